@@ -1,0 +1,80 @@
+"""The codec contract: bytes <-> plain Python values and NumPy arrays.
+
+A codec never sees the web stack. It decodes a request body into options (plain Python,
+validated later by the API's models) and arrays (NumPy, never element by element
+through pydantic), and encodes a response tree back to bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+__all__ = [
+    "Codec",
+    "CodecError",
+    "DecodedArray",
+    "DecodedBody",
+    "InvalidArray",
+    "MalformedBody",
+    "Tensor",
+]
+
+Loc = tuple[str | int, ...]
+
+
+class CodecError(ValueError):
+    """Base of codec errors; ``loc`` is the path of the offending value."""
+
+    def __init__(self, message: str, loc: Loc = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.loc = loc
+
+
+class MalformedBody(CodecError):
+    """The body is not valid JSON / msgpack, or not an object at the top level."""
+
+
+class InvalidArray(CodecError):
+    """A well-formed body whose array field is not a numeric array or a valid tensor."""
+
+
+@dataclass(frozen=True)
+class DecodedArray:
+    """An array field: ``tensor`` is True when it came as a typed binary tensor."""
+
+    array: np.ndarray[Any, np.dtype[Any]]
+    tensor: bool
+
+
+@dataclass(frozen=True)
+class DecodedBody:
+    """A decoded request: plain option values and NumPy arrays, by field name."""
+
+    options: dict[str, Any]
+    arrays: dict[str, DecodedArray]
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """Marks an array to be encoded as a typed tensor (dtype, shape, little-endian data)."""
+
+    array: np.ndarray[Any, np.dtype[Any]]
+
+
+class Codec(Protocol):
+    """One media type's decoder and encoder."""
+
+    media_type: str
+
+    def decode(self, body: bytes, array_fields: frozenset[str]) -> DecodedBody:
+        """Decode a top-level object; fields named in ``array_fields`` become arrays."""
+        ...
+
+    def encode(self, content: Mapping[str, Any]) -> bytes:
+        """Encode a tree of dicts, lists, scalars, None, ndarrays and :class:`Tensor`."""
+        ...
