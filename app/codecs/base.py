@@ -70,6 +70,7 @@ class Codec(Protocol):
     """One media type's decoder and encoder."""
 
     media_type: str
+    problem_media_type: str
 
     def decode(self, body: bytes, array_fields: frozenset[str]) -> DecodedBody:
         """Decode a top-level object; fields named in ``array_fields`` become arrays."""
