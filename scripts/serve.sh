@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Run the service on 127.0.0.1:8000 (override with HOST / PORT; WEB_CONCURRENCY workers).
+# Creates ./.venv on first use and installs the project.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e .
+exec .venv/bin/uvicorn app.main:app --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}" \
+    --workers "${WEB_CONCURRENCY:-1}" --no-server-header
