@@ -1,0 +1,69 @@
+"""The decode flow both media types share: top-level object, options, arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+
+from app.codecs._arrays import array_from_raw
+from app.codecs._tensors import tensor_from_raw
+from app.codecs.base import DecodedArray, DecodedBody, MalformedBody
+
+__all__ = ["Kind", "Syntax", "decode_body"]
+
+Kind = Literal["null", "tensor", "array"]
+
+
+@dataclass(frozen=True)
+class Syntax:
+    """What differs between JSON and msgpack when decoding."""
+
+    name: str
+    fields: Callable[[bytes], dict[str, msgspec.Raw]]
+    plain: Callable[[msgspec.Raw], Any]
+    decode_as: Callable[[Any], Callable[[Any], Any]]
+    # Looks at the first bytes of a value: null, a tensor object, or nested lists and their rank.
+    peek: Callable[[memoryview], tuple[Kind, int]]
+
+
+def decode_body(body: bytes, array_fields: frozenset[str], syntax: Syntax) -> DecodedBody:
+    """Split a top-level object into plain options and NumPy arrays."""
+    if not body:
+        raise MalformedBody(f"empty {syntax.name} body")
+    try:
+        fields = syntax.fields(body)
+    except msgspec.ValidationError as exc:
+        raise MalformedBody(
+            f"{syntax.name} body must be an object with string keys: {exc}"
+        ) from exc
+    except msgspec.DecodeError as exc:
+        raise MalformedBody(f"invalid {syntax.name} body: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise _utf8_error(exc, syntax) from exc
+    options: dict[str, Any] = {}
+    arrays: dict[str, DecodedArray] = {}
+    try:
+        for name, raw in fields.items():
+            if name not in array_fields:
+                options[name] = syntax.plain(raw)
+                continue
+            kind, rank = syntax.peek(memoryview(raw))
+            if kind == "null":
+                options[name] = None
+            elif kind == "tensor":
+                arrays[name] = DecodedArray(tensor_from_raw(raw, name, syntax.decode_as), True)
+            else:
+                array = array_from_raw(raw, name, rank, syntax.decode_as)
+                arrays[name] = DecodedArray(array, False)
+    except UnicodeDecodeError as exc:
+        # msgspec checks UTF-8 only when it builds a str, so this surfaces per field.
+        raise _utf8_error(exc, syntax) from exc
+    return DecodedBody(options, arrays)
+
+
+def _utf8_error(exc: UnicodeDecodeError, syntax: Syntax) -> MalformedBody:
+    bad = exc.object[exc.start : exc.end]
+    return MalformedBody(f"invalid UTF-8 in a {syntax.name} string: {exc.reason} ({bad!r})")

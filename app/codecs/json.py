@@ -1,0 +1,104 @@
+"""JSON codec: msgspec decodes (typed, with paths), orjson encodes (NumPy-aware)."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+import numpy as np
+import orjson
+
+from app.codecs._decoding import Kind, Syntax, decode_body
+from app.codecs._tensors import tensor_bytes
+from app.codecs._tree import convert
+from app.codecs.base import DecodedBody, Tensor
+
+__all__ = ["JSON", "JsonCodec"]
+
+_WHITESPACE = b" \t\r\n"
+_NON_FINITE = {math.inf: "inf", -math.inf: "-inf"}
+
+
+@functools.cache
+def _decode_as(kind: Any) -> Callable[[Any], Any]:
+    return msgspec.json.Decoder(kind).decode
+
+
+def _peek(raw: memoryview) -> tuple[Kind, int]:
+    rank, byte = 0, 0
+    for byte in raw:
+        if byte == 0x5B:  # [
+            rank += 1
+        elif byte not in _WHITESPACE:
+            break
+    if rank:
+        return "array", rank
+    if byte == 0x7B:  # {
+        return "tensor", 0
+    return ("null", 0) if byte == 0x6E else ("array", 0)  # n(ull), or a bare number/string
+
+
+_SYNTAX = Syntax(
+    name="JSON",
+    fields=msgspec.json.Decoder(dict[str, msgspec.Raw]).decode,
+    plain=msgspec.json.Decoder().decode,
+    decode_as=_decode_as,
+    peek=_peek,
+)
+
+
+class JsonCodec:
+    """``application/json``; non-finite floats travel as the strings "inf", "-inf", "nan"."""
+
+    media_type = "application/json"
+    problem_media_type = "application/problem+json"
+
+    def decode(self, body: bytes, array_fields: frozenset[str]) -> DecodedBody:
+        """Decode a JSON object; fields in ``array_fields`` become NumPy arrays."""
+        return decode_body(body, array_fields, _SYNTAX)
+
+    def encode(self, content: Mapping[str, Any]) -> bytes:
+        """Encode with orjson; arrays as nested lists, tensors as base64."""
+        return orjson.dumps(convert(content, _leaf), option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _leaf(value: Any) -> Any:
+    if isinstance(value, float):
+        # orjson would write null for NaN and infinities; the wire rule is a string.
+        return value if math.isfinite(value) else _NON_FINITE.get(value, "nan")
+    if isinstance(value, np.ndarray):
+        return _array(value)
+    if isinstance(value, np.generic):
+        return _leaf(value.item())
+    if isinstance(value, Tensor):
+        name, data = tensor_bytes(value.array)
+        encoded = base64.b64encode(data.data).decode("ascii")
+        return {"dtype": name, "shape": list(value.array.shape), "data": encoded}
+    return value
+
+
+def _array(array: np.ndarray[Any, np.dtype[Any]]) -> Any:
+    if array.ndim == 0 or array.dtype.kind not in "biuf":
+        return convert(array.tolist(), _leaf)
+    if array.dtype.kind == "f":
+        if array.dtype.itemsize > 8:  # longdouble: orjson knows float16/32/64 only
+            array = array.astype(np.float64)
+        if not np.isfinite(array).all():
+            return _with_strings(array)
+    # orjson serialises native-endian C-contiguous arrays itself, far faster than lists.
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
+
+
+def _with_strings(array: np.ndarray[Any, np.dtype[Any]]) -> Any:
+    cells = array.astype(object)
+    cells[np.isnan(array)] = "nan"
+    cells[array == math.inf] = "inf"
+    cells[array == -math.inf] = "-inf"
+    return cells.tolist()
+
+
+JSON = JsonCodec()
