@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
+import numpy as np
 
 from app.codecs._arrays import array_from_raw
 from app.codecs._tensors import tensor_from_raw
@@ -27,6 +28,8 @@ class Syntax:
     decode_as: Callable[[Any], Callable[[Any], Any]]
     # Looks at the first bytes of a value: null, a tensor object, or nested lists and their rank.
     peek: Callable[[memoryview], tuple[Kind, int]]
+    # Optional bulk reader for a common layout; returns None to fall back to the typed path.
+    fast_array: Callable[[memoryview], np.ndarray[Any, np.dtype[Any]] | None] | None = None
 
 
 def decode_body(body: bytes, array_fields: frozenset[str], syntax: Syntax) -> DecodedBody:
@@ -56,7 +59,10 @@ def decode_body(body: bytes, array_fields: frozenset[str], syntax: Syntax) -> De
             elif kind == "tensor":
                 arrays[name] = DecodedArray(tensor_from_raw(raw, name, syntax.decode_as), True)
             else:
-                array = array_from_raw(raw, name, rank, syntax.decode_as)
+                view = memoryview(raw)
+                array = syntax.fast_array(view) if syntax.fast_array and rank else None
+                if array is None:
+                    array = array_from_raw(raw, name, rank, syntax.decode_as)
                 arrays[name] = DecodedArray(array, False)
     except UnicodeDecodeError as exc:
         # msgspec checks UTF-8 only when it builds a str, so this surfaces per field.

@@ -27,30 +27,30 @@ _FORMS: dict[str, tuple[int, str]] = {
 }
 
 
-def pack_array(array: np.ndarray[Any, np.dtype[Any]]) -> bytes | None:
+def pack_array(array: np.ndarray[Any, np.dtype[Any]]) -> np.ndarray[Any, np.dtype[np.uint8]] | None:
     """msgpack bytes of ``array`` as nested arrays, or None for dtypes without a fixed form."""
     form = _FORMS.get(f"{array.dtype.kind}{array.dtype.itemsize}")
     if form is None:
         return None
     tag, wire = form
     shape = array.shape
-    width = 1 + np.dtype(wire).itemsize
-    cells = np.empty((*shape, width), dtype=np.uint8)
-    cells[..., 0] = tag
-    big_endian = np.ascontiguousarray(array, dtype=wire)
-    cells[..., 1:] = big_endian.view(np.uint8).reshape((*shape, width - 1))
-    # Wrap the innermost axis in array headers first, then each enclosing axis in turn.
-    packed = cells.reshape((*shape[:-1], shape[-1] * width) if shape else (width,))
-    for axis in range(len(shape) - 1, -1, -1):
-        header = np.frombuffer(_header(shape[axis]), dtype=np.uint8)
-        framed = np.empty((*shape[:axis], header.size + packed.shape[-1]), dtype=np.uint8)
-        framed[..., : header.size] = header
-        framed[..., header.size :] = packed
-        if axis:
-            packed = framed.reshape((*shape[: axis - 1], shape[axis - 1] * framed.shape[-1]))
-        else:
-            packed = framed
-    return packed.tobytes()
+    headers = [np.frombuffer(_header(length), dtype=np.uint8) for length in shape]
+    size = 1 + np.dtype(wire).itemsize
+    for length, header in zip(reversed(shape), reversed(headers), strict=True):
+        size = header.size + length * size
+    packed = np.empty(size, dtype=np.uint8)
+    # Fill one buffer through strided views: each axis is a header followed by its rows.
+    block = packed.reshape(1, size)
+    for length, header in zip(shape, headers, strict=True):
+        block[..., : header.size] = header
+        block = block[..., header.size :]
+        row = block.shape[-1] // length if length else 0
+        block = block.reshape((*block.shape[:-1], length, row))
+    if array.size:  # an empty axis leaves no element cells to fill
+        block[..., 0] = tag
+        big_endian = np.ascontiguousarray(array, dtype=wire)
+        block[..., 1:] = big_endian.reshape((*shape, 1)).view(np.uint8)
+    return packed
 
 
 def _header(length: int) -> bytes:

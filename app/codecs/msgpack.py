@@ -13,6 +13,8 @@ from app.codecs._decoding import Kind, Syntax, decode_body
 from app.codecs._packing import pack_array
 from app.codecs._tensors import tensor_bytes
 from app.codecs._tree import convert
+from app.codecs._unpacking import array_header as _array_header
+from app.codecs._unpacking import unpack_floats
 from app.codecs.base import DecodedBody, Tensor
 
 __all__ = ["MSGPACK", "MsgpackCodec"]
@@ -25,21 +27,14 @@ def _decode_as(kind: Any) -> Callable[[Any], Any]:
 
 def _peek(raw: memoryview) -> tuple[Kind, int]:
     rank, at = 0, 0
-    while True:
-        byte = raw[at]
-        if 0x90 <= byte <= 0x9F:  # fixarray
-            length, at = byte & 0x0F, at + 1
-        elif byte == 0xDC:  # array 16
-            length, at = int.from_bytes(raw[at + 1 : at + 3], "big"), at + 3
-        elif byte == 0xDD:  # array 32
-            length, at = int.from_bytes(raw[at + 1 : at + 5], "big"), at + 5
-        else:
-            break
-        rank += 1
+    while (header := _array_header(raw, at)) is not None:
+        size, length = header
+        rank, at = rank + 1, at + size
         if not length:
-            return "array", rank
+            break
     if rank:
         return "array", rank
+    byte = raw[0]
     if 0x80 <= byte <= 0x8F or byte in (0xDE, 0xDF):  # fixmap, map 16, map 32
         return "tensor", 0
     return ("null", 0) if byte == 0xC0 else ("array", 0)
@@ -51,6 +46,7 @@ _SYNTAX = Syntax(
     plain=msgspec.msgpack.Decoder().decode,
     decode_as=_decode_as,
     peek=_peek,
+    fast_array=unpack_floats,
 )
 _ENCODER = msgspec.msgpack.Encoder()
 
@@ -73,7 +69,7 @@ class MsgpackCodec:
 def _leaf(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         packed = pack_array(value)
-        return convert(value.tolist(), _leaf) if packed is None else msgspec.Raw(packed)
+        return convert(value.tolist(), _leaf) if packed is None else msgspec.Raw(packed.data)
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, Tensor):
