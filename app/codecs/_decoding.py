@@ -9,7 +9,7 @@ from typing import Any, Literal
 import msgspec
 import numpy as np
 
-from app.codecs._arrays import array_from_raw
+from app.codecs._arrays import MAX_RANK, array_from_raw
 from app.codecs._tensors import tensor_from_raw
 from app.codecs.base import DecodedArray, DecodedBody, MalformedBody
 
@@ -59,8 +59,9 @@ def decode_body(body: bytes, array_fields: frozenset[str], syntax: Syntax) -> De
             elif kind == "tensor":
                 arrays[name] = DecodedArray(tensor_from_raw(raw, name, syntax.decode_as), True)
             else:
-                view = memoryview(raw)
-                array = syntax.fast_array(view) if syntax.fast_array and rank else None
+                array = None
+                if syntax.fast_array is not None and 0 < rank <= MAX_RANK:
+                    array = syntax.fast_array(memoryview(raw))
                 if array is None:
                     array = array_from_raw(raw, name, rank, syntax.decode_as)
                 arrays[name] = DecodedArray(array, False)
