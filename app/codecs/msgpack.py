@@ -67,6 +67,8 @@ class MsgpackCodec:
 
 
 def _leaf(value: Any) -> Any:
+    if type(value) is float:  # the common leaf; msgpack floats carry NaN and inf natively
+        return value
     if isinstance(value, np.ndarray):
         packed = pack_array(value)
         return convert(value.tolist(), _leaf) if packed is None else msgspec.Raw(packed.data)
@@ -75,6 +77,8 @@ def _leaf(value: Any) -> Any:
     if isinstance(value, Tensor):
         name, data = tensor_bytes(value.array)
         return {"dtype": name, "shape": list(value.array.shape), "data": data.data}
+    if isinstance(value, str):  # msgspec refuses str subclasses (np.str_ among them)
+        return str(value)
     return value
 
 

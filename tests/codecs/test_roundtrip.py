@@ -167,3 +167,20 @@ def test_roundtrip_property(codec: Codec, array: np.ndarray[Any, Any], tensor: b
     # Signed zeros survive too (a NaN's sign bit does not: JSON has one "nan").
     finite = ~np.isnan(array)
     np.testing.assert_array_equal(np.signbit(decoded.array[finite]), np.signbit(array[finite]))
+
+
+class _Labels(list[int]):
+    """A list subclass, as some result types are."""
+
+
+class _Name(str):
+    """A str subclass; both encoders take it as a string."""
+
+
+def test_mappings_and_subclasses_encode_as_plain_values(codec: Codec):
+    from types import MappingProxyType
+
+    content = {"option": MappingProxyType({"labels": _Labels([1, 2]), "name": _Name("ce")})}
+    assert codec.decode(codec.encode(content), ARRAY_FIELDS).options == {
+        "option": {"labels": [1, 2], "name": "ce"}
+    }
