@@ -134,3 +134,8 @@ def test_aliases_share_the_codec(alias: str):
     from app.codecs import codec_for_content_type
 
     assert codec_for_content_type(alias) is MSGPACK
+
+
+def test_unsupported_values_raise_type_error():
+    with pytest.raises(TypeError):
+        MSGPACK.encode({"x": object()})
