@@ -88,7 +88,7 @@ def summarise(raw: Path, top: int = 15) -> str:
         table(["stage", "share"], [[k, f"{v / total:.1%}"] for k, v in stages.most_common()]),
         table(
             ["function (inclusive)", "share"],
-            [[k, f"{v / total:.1%}"] for k, v in inclusive.most_common(top)],
+            [[k, f"{v / total:.1%}"] for k, v in below],
         ),
         table(
             ["function (self)", "share"],
