@@ -1,0 +1,66 @@
+# The scoring service: FastAPI on uvicorn, NumPy for the numbers.
+#
+#   docker build -t scorer .
+#   docker run --rm -p 127.0.0.1:8000:8000 scorer
+#
+# Two stages: the builder makes a virtual environment with the project and its
+# dependencies; the runtime stage copies only that environment onto a clean slim image
+# and runs it as an unprivileged user.
+
+FROM python:3.11-slim AS builder
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+
+# Dependencies in their own layer, rebuilt only when pyproject.toml changes, so that a
+# change to the code does not reinstall NumPy and friends.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt
+
+# The project itself (a regular, non-editable install: the runtime has no source tree).
+COPY README.md ./
+COPY app ./app
+RUN pip install --no-deps .
+
+
+FROM python:3.11-slim
+
+# A system user with a fixed numeric id, so that orchestrators can verify "non-root".
+RUN groupadd --system --gid 10001 scorer \
+ && useradd --system --uid 10001 --gid scorer --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin scorer
+
+COPY --from=builder --chown=scorer:scorer /opt/venv /opt/venv
+
+# One BLAS/OpenMP thread per process: parallelism comes from uvicorn workers
+# (WEB_CONCURRENCY, read by uvicorn itself) and replicas; threads inside each worker
+# would only oversubscribe the cores the container is given.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    OMP_NUM_THREADS=1 \
+    OPENBLAS_NUM_THREADS=1 \
+    MKL_NUM_THREADS=1 \
+    WEB_CONCURRENCY=1
+
+USER 10001:10001
+EXPOSE 8000
+
+# Liveness. The slim image has no curl; urlopen raises (exit 1) on anything but 2xx.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
+
+# Graceful stop: on SIGTERM the app answers 503 on /readyz, uvicorn stops accepting
+# connections and finishes the requests in flight, for at most 20 s
+# (--timeout-graceful-shutdown); give the container longer than that to stop
+# (compose: stop_grace_period) before it is killed.
+STOPSIGNAL SIGTERM
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", \
+     "--timeout-graceful-shutdown", "20", "--timeout-keep-alive", "5", "--no-server-header"]

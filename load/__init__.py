@@ -1,0 +1,1 @@
+"""Load test of the deployed scoring service: ``python -m load.run --help``."""
