@@ -1,0 +1,130 @@
+"""Class-axis layout: the class axis moved last by views, and row blocks over it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["BLOCK_ELEMENTS", "Layout"]
+
+# Blocks of about 64k elements keep a block and its few temporaries in L2 cache.
+BLOCK_ELEMENTS = 1 << 16
+
+Index = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """An array of ``shape`` whose class axis is ``axis`` (non-negative).
+
+    Rows are the positions of the other axes in C order; row ``r`` of the moved view
+    is the caller's ``x[i..., :, j...]`` with ``(i..., j...) = unravel(r, lead_shape)``.
+    """
+
+    shape: tuple[int, ...]
+    axis: int
+
+    @property
+    def lead_shape(self) -> tuple[int, ...]:
+        """Shape without the class axis: the per-sample shape."""
+        return self.shape[: self.axis] + self.shape[self.axis + 1 :]
+
+    @property
+    def classes(self) -> int:
+        """Length of the class axis."""
+        return self.shape[self.axis]
+
+    @property
+    def rows(self) -> int:
+        """Number of rows (samples)."""
+        return math.prod(self.lead_shape)
+
+    def block_rows(self) -> int:
+        """Rows per block."""
+        return max(1, BLOCK_ELEMENTS // max(1, self.classes))
+
+    def blocks(self, a: NDArray[Any]) -> Iterator[tuple[slice, NDArray[Any]]]:
+        """Yield ``(rows, block)`` with ``block`` the ``[rows, classes]`` part of ``a``.
+
+        Blocks are views when the moved array can be flattened without a copy, and
+        block-sized gathers otherwise, so no full-size copy of ``a`` is ever made.
+        Callers must treat blocks as read-only.
+        """
+        moved = np.moveaxis(a, self.axis, -1)
+        flat: NDArray[Any] | None
+        try:
+            flat = moved.reshape(self.rows, self.classes, copy=False)
+        except ValueError:
+            flat = None
+        step = self.block_rows()
+        for r0 in range(0, self.rows, step):
+            r1 = min(self.rows, r0 + step)
+            if flat is not None:
+                yield slice(r0, r1), flat[r0:r1]
+            else:
+                idx = np.unravel_index(np.arange(r0, r1), self.lead_shape)
+                yield slice(r0, r1), moved[idx]
+
+    def row_index(self, r: int) -> Index:
+        """The caller's index of row ``r`` in the per-sample shape."""
+        if not self.lead_shape:
+            return ()
+        return tuple(int(i) for i in np.unravel_index(r, self.lead_shape))
+
+    def unflatten(self, flat: NDArray[Any]) -> NDArray[Any]:
+        """``[rows, classes]`` in moved order back to the caller's layout (a view)."""
+        return np.moveaxis(flat.reshape((*self.lead_shape, self.classes)), -1, self.axis)
+
+    def first_bad_element(
+        self,
+        a: NDArray[Any],
+        bad: Callable[[NDArray[Any]], NDArray[np.bool_]],
+        skip: NDArray[np.bool_] | None = None,
+    ) -> tuple[Index, int]:
+        """First element (C order of the caller's layout) where ``bad`` holds, and the count.
+
+        ``skip`` marks rows (ignored samples) whose elements are never bad.
+        """
+        best: tuple[int, Index] | None = None
+        count = 0
+        for rows, block in self.blocks(a):
+            mask = bad(block)
+            if skip is not None:
+                mask &= ~skip[rows, None]
+            r, c = np.nonzero(mask)
+            if r.size == 0:
+                continue
+            count += int(r.size)
+            lead = np.unravel_index(r + rows.start, self.lead_shape) if self.lead_shape else ()
+            full = (*lead[: self.axis], c, *lead[self.axis :])
+            order = np.ravel_multi_index(full, self.shape)
+            k = int(np.argmin(order))
+            cand = (int(order[k]), tuple(int(i[k]) for i in full))
+            best = cand if best is None or cand < best else best
+        assert best is not None  # only called after a block reported a bad element
+        return best[1], count
+
+    def first_bad_row(
+        self,
+        a: NDArray[Any],
+        bad: Callable[[NDArray[Any]], NDArray[np.bool_]],
+        skip: NDArray[np.bool_] | None = None,
+    ) -> tuple[Index, int]:
+        """First row (in per-sample C order) where ``bad`` holds, and the count."""
+        first = -1
+        count = 0
+        for rows, block in self.blocks(a):
+            mask = bad(block)
+            if skip is not None:
+                mask &= ~skip[rows]
+            hits = np.flatnonzero(mask)
+            if hits.size and first < 0:
+                first = int(hits[0]) + rows.start
+            count += int(hits.size)
+        assert first >= 0  # only called after a block reported a bad row
+        return self.row_index(first), count

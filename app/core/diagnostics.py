@@ -1,0 +1,182 @@
+"""Batch and per-sample diagnostics, accumulated block by block.
+
+Means are unweighted, over scored (non-ignored) samples. Per-sample arrays hold -1
+(integers) and NaN (floats) at ignored positions, whatever their inputs were.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.core._dtypes import exp_limits
+from app.core.results import Diagnostics, NumericalDiagnostics, PerSampleDiagnostics
+
+__all__ = ["DiagnosticsAccumulator"]
+
+Mask = NDArray[np.bool_]
+Floats = NDArray[np.floating]
+
+
+class DiagnosticsAccumulator:
+    """Sums of the batch diagnostics and, if asked, the per-sample arrays.
+
+    ``size`` is the number of loss elements (rows for softmax, elements for binary).
+    """
+
+    def __init__(self, dtype: np.dtype[np.floating], size: int, per_sample: bool) -> None:
+        self.dtype = dtype
+        self.over, self.under = exp_limits(dtype)
+        self.count = 0
+        self.correct = 0
+        self.sums = np.zeros(3)  # confidence, entropy, true-class probability
+        self.max_abs = 0.0
+        self.overflow = self.underflow = self.zero_probs = 0
+        self.arrays: dict[str, NDArray[Any]] | None = None
+        if per_sample:
+            ints = {k: np.full(size, -1, np.int64) for k in ("predicted_class", "true_class_rank")}
+            floats = {
+                k: np.full(size, np.nan, dtype)
+                for k in ("confidence", "true_class_prob", "margin", "entropy")
+            }
+            self.arrays = {**ints, **floats}
+
+    def numerical(self, x: Floats, scored: Mask) -> None:
+        """Softmax family: ``x`` the log-domain input ``[rows, classes]`` (after T).
+
+        overflow rows: some ``x > log(finfo.max)``; underflow rows: some finite
+        ``exp(x)`` is 0, so a textbook ``log(p)`` would be ``-inf``.
+        """
+        xs = x[scored]
+        finite = np.isfinite(xs)
+        if finite.any():
+            self.max_abs = max(self.max_abs, float(np.max(np.abs(xs[finite]))))
+        self.overflow += int(np.count_nonzero(np.any(xs > self.over, axis=1)))
+        self.underflow += int(np.count_nonzero(np.any(finite & (xs <= self.under), axis=1)))
+
+    def rows(
+        self,
+        sl: slice,
+        z: Floats,
+        lp: Floats,
+        p: Floats,
+        scored: Mask,
+        truth: NDArray[Any] | None,
+    ) -> None:
+        """Softmax family: ``z`` shifted logits, ``lp``/``p`` log-probabilities/probabilities.
+
+        ``truth``: class indices ``[rows]``, probability labels ``[rows, classes]``
+        (the truth is ``argmax y``; true-class probability ``sum_c y_c p_c``), or None.
+        """
+        n = z.shape[0]
+        r = np.arange(n)
+        pred = np.argmax(z, axis=1)
+        conf = p[r, pred]
+        with np.errstate(all="ignore"):
+            ent = -np.sum(np.where(p > 0, p * lp, 0), axis=1)
+        self.count += int(np.count_nonzero(scored))
+        self.zero_probs += int(np.count_nonzero((p == 0) & scored[:, None]))
+        self.sums[0] += float(np.sum(conf[scored], dtype=np.float64))
+        self.sums[1] += float(np.sum(ent[scored], dtype=np.float64))
+        tcp = rank = None
+        if truth is not None:
+            if truth.ndim == 1:
+                target, tcp = truth, p[r, truth]
+            else:
+                target = np.argmax(truth, axis=1)
+                tcp = np.sum(truth * p, axis=1)
+            self.correct += int(np.count_nonzero((pred == target) & scored))
+            self.sums[2] += float(np.sum(tcp[scored], dtype=np.float64))
+            rank = 1 + np.count_nonzero(z > z[r, target][:, None], axis=1)
+        if self.arrays is not None:
+            c = p.shape[1]
+            top = np.partition(p, c - 2, axis=1)[:, -2:] if c > 1 else None
+            margin = conf if top is None else top[:, 1] - top[:, 0]
+            self._store(sl, scored, pred, conf, tcp, margin, rank, ent)
+
+    def binary(
+        self,
+        sl: slice,
+        x: Floats | None,
+        pos: Mask,
+        s: Floats,
+        t: Floats,
+        nls: Floats,
+        nlt: Floats,
+        y: Floats,
+        scored: Mask,
+    ) -> None:
+        """Binary, per element (flat): ``s`` = P(positive), ``t = 1 - s``, ``nls = -log s``,
+        ``nlt = -log t``, ``pos`` the predicted label, ``y`` the (soft) target.
+
+        Correct: ``pos == (y >= 0.5)``; confidence ``max(s, t)``; true-class probability
+        ``y s + (1 - y) t``; entropy ``s nls + t nlt``; margin ``|s - t|``; rank 1 if
+        correct else 2. With logits ``x``: overflow counts elements where a textbook
+        ``exp(-x)`` overflows, underflow those where a textbook ``1 / (1 + exp(-x))``
+        is 0 or 1 (so ``log s`` or ``log(1 - s)`` is ``-inf``); zero_probs counts
+        elements whose stable ``s`` or ``1 - s`` is exactly 0.
+        """
+        with np.errstate(all="ignore"):
+            correct = pos == (y >= 0.5)
+            conf = np.maximum(s, t)
+            tcp = y * s + (1 - y) * t
+            ent = np.where(s > 0, s * nls, 0) + np.where(t > 0, t * nlt, 0)
+            if x is not None:
+                xs = x[scored]
+                finite = np.isfinite(xs)
+                if finite.any():
+                    self.max_abs = max(self.max_abs, float(np.max(np.abs(xs[finite]))))
+                self.overflow += int(np.count_nonzero(-xs > self.over))
+                naive = 1 / (1 + np.exp(-xs))
+                self.underflow += int(np.count_nonzero((naive == 0) | (naive == 1)))
+        self.count += int(np.count_nonzero(scored))
+        self.correct += int(np.count_nonzero(correct & scored))
+        self.zero_probs += int(np.count_nonzero(((s == 0) | (t == 0)) & scored))
+        for i, v in enumerate((conf, ent, tcp)):
+            self.sums[i] += float(np.sum(v[scored], dtype=np.float64))
+        if self.arrays is not None:
+            rank = np.where(correct, 1, 2)
+            self._store(sl, scored, pos.astype(np.int64), conf, tcp, np.abs(s - t), rank, ent)
+
+    def _store(self, sl: slice, scored: Mask, *values: NDArray[Any] | None) -> None:
+        assert self.arrays is not None
+        names = (
+            "predicted_class",
+            "confidence",
+            "true_class_prob",
+            "margin",
+            "true_class_rank",
+            "entropy",
+        )
+        for name, v in zip(names, values, strict=True):
+            if v is not None:
+                out = self.arrays[name][sl]
+                out[scored] = v[scored]
+
+    def result(self, shape: Any, has_truth: bool) -> Diagnostics:
+        """Means over the scored samples; ``shape`` reshapes flat per-sample arrays."""
+        n = self.count
+        mean = [float(v / n) if n else None for v in self.sums]
+        per = None
+        if self.arrays is not None:
+            a = {k: shape(v) for k, v in self.arrays.items()}
+            if not has_truth:
+                a["true_class_prob"][...] = np.nan
+                a["true_class_rank"][...] = -1
+            per = PerSampleDiagnostics(**a)
+        return Diagnostics(
+            count=n,
+            accuracy=(self.correct / n if n else None) if has_truth else None,
+            mean_confidence=mean[0],
+            mean_entropy=mean[1],
+            mean_true_class_prob=mean[2] if has_truth else None,
+            numerical=NumericalDiagnostics(
+                max_abs_logit=self.max_abs,
+                overflow_rows=self.overflow,
+                underflow_rows=self.underflow,
+                zero_probs=self.zero_probs,
+            ),
+            per_sample=per,
+        )

@@ -1,0 +1,182 @@
+"""Softmax cross-entropy with class-index or probability labels (PyTorch semantics)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.core._dtypes import compute_dtype, precision_name
+from app.core._inputs import check_block, log_domain, unusable_rows
+from app.core._layout import Layout
+from app.core._reduce import reduce
+from app.core._validate import (
+    check_axis,
+    check_class_weights,
+    check_index_labels,
+    check_loss_options,
+    check_numeric,
+    check_sample_weights,
+)
+from app.core.diagnostics import DiagnosticsAccumulator
+from app.core.errors import InvalidOption, InvalidShape
+from app.core.options import LossOptions
+from app.core.results import LossResult
+from app.core.softmax import shifted_rows
+
+__all__ = ["score_cross_entropy"]
+
+
+def score_cross_entropy(predictions: Any, labels: Any, opts: LossOptions) -> LossResult:
+    """Softmax cross-entropy ``l = lse(x) - x_y``, as ``torch.nn.functional.cross_entropy``.
+
+    Labels are class indices when their shape is the predictions' shape without the
+    class axis, probabilities when it equals the predictions' shape. With
+    ``z = x - m`` (``m`` the row max) and ``s = log sum_c exp z_c`` every term
+    ``-log p_c = s - z_c`` is >= 0, so sums never cancel:
+
+    - index labels: ``l = (1-e) w_y (s - z_y) + e/C sum_c w_c (s - z_c)``
+    - probability labels: ``l = sum_c w_c y'_c (s - z_c)``, ``y' = y (1-e) + e/C``
+
+    with ``w`` the class weights (ones), ``e`` the label smoothing, and terms with zero
+    weight exactly 0 even where ``z_c = -inf``. Each ``l`` is multiplied by its sample
+    weight. Shapes: ``[batch, classes]`` -> ``[batch]`` (any rank, class axis
+    ``opts.axis``). Reference: Blanchard, Higham & Higham (2021) for ``s``.
+
+    Args:
+        predictions: Logits, log-probabilities or probabilities (``opts.input_kind``).
+        labels: Class indices (integers) or probabilities.
+        opts: Reduction, weights, ignore_index, smoothing, temperature, outputs, ...
+
+    Returns:
+        The loss, its sufficient statistics, per-sample losses, optional outputs and
+        diagnostics.
+
+    Raises:
+        ScoringError: a subclass naming the offending input in ``loc``.
+
+    Example:
+        >>> r = score_cross_entropy(np.array([[1.0, 2.0, 3.0]]), np.array([2]), LossOptions())
+        >>> print(f"{r.loss:.4f}")
+        0.4076
+    """
+    check_loss_options(opts)
+    kind, name = opts.input_kind, opts.input_kind
+    if opts.pos_weight is not None:
+        raise InvalidOption("pos_weight applies to binary cross-entropy only", ("pos_weight",))
+    x = check_numeric(predictions, name)
+    if x.ndim == 0:
+        raise InvalidShape(f"{name} must have a class axis; got a scalar", (name,))
+    layout = Layout(x.shape, check_axis(opts.axis, x.ndim))
+    y = np.asarray(labels)
+    if y.dtype.kind not in "iuf":
+        raise InvalidShape(f"labels must be numbers; got dtype {y.dtype}", ("labels",))
+    c = layout.classes
+    skip: NDArray[np.bool_] | None = None
+    if y.shape == layout.lead_shape:
+        label_kind = "index"
+        idx, ignored = check_index_labels(y, c, opts.ignore_index)
+        skip = ignored if ignored.any() else None
+    elif y.shape == x.shape:
+        label_kind = "probability"
+        y = check_numeric(y, "labels")
+    else:
+        raise InvalidShape(
+            f"labels must have shape {layout.lead_shape} (class indices) or {x.shape}"
+            f" (probabilities) for {name} of shape {x.shape}; got {y.shape}",
+            ("labels",),
+        )
+    cw = check_class_weights(opts.class_weights, c)
+    sw = check_sample_weights(opts.sample_weights, layout.lead_shape)
+    dt = compute_dtype(x.dtype, opts.precision)
+    e = float(opts.label_smoothing)
+    w = None if cw is None else cw.astype(dt)
+    sw_flat = None if sw is None else sw.reshape(-1)
+
+    n = layout.rows
+    per = np.zeros(n, dt)
+    outs = {k: np.empty((n, c), dt) for k in ("probs", "log_probs") if k in opts.outputs}
+    acc = DiagnosticsAccumulator(dt, n, opts.per_sample_diagnostics) if opts.diagnostics else None
+    total = 0.0
+    label_blocks = layout.blocks(y) if label_kind == "probability" else None
+    for rows, block in layout.blocks(x):
+        bskip = None if skip is None else skip[rows]
+        if label_blocks is not None:
+            yb = next(label_blocks)[1]
+            check_block(layout, y, yb, rows, None, "probs", "labels")
+        check_block(layout, x, block, rows, skip, kind, name)
+        junk = None if bskip is None else bskip & unusable_rows(block)
+        xl = log_domain(block, kind, dt, opts.temperature, junk)
+        if acc is not None:
+            acc.numerical(xl, np.ones(len(xl), bool) if bskip is None else ~bskip)
+        if kind == "logits":
+            z, s = shifted_rows(xl)
+        else:
+            z, s = xl, np.zeros(len(xl), dt)
+        with np.errstate(invalid="ignore", over="ignore"):
+            nll = s[:, None] - z  # -log p_c >= 0 for logits; +inf where z = -inf
+        if label_blocks is None:
+            yi = idx[rows]
+            r = np.arange(len(yi))
+            lb = nll[r, yi]
+            if w is not None:
+                lb = lb * w[yi]
+            if e > 0:
+                lb = (1 - e) * lb + (e / c) * _weighted_sum(nll, w)
+            weight = np.ones(len(yi)) if cw is None else cw[yi]
+            truth: NDArray[Any] = yi
+        else:
+            yf = yb.astype(dt)
+            if e > 0:
+                yf = yf * dt.type(1 - e) + dt.type(e / c)
+            lb = _weighted_sum(nll, yf if w is None else yf * w)
+            weight = np.ones(len(yf))
+            truth = yb.astype(dt)
+        if sw_flat is not None:
+            lb = lb * sw_flat[rows].astype(dt)
+            weight = weight * sw_flat[rows]
+        if bskip is not None:
+            lb[bskip] = 0
+            weight[bskip] = 0
+        per[rows] = lb
+        total += float(np.sum(weight, dtype=np.float64))
+        if outs or acc is not None:
+            with np.errstate(invalid="ignore"):
+                lp = z - s[:, None]
+            p = np.exp(lp)
+            if junk is not None:
+                lp[junk] = np.nan
+                p[junk] = np.nan
+            if "log_probs" in outs:
+                outs["log_probs"][rows] = lp
+            if "probs" in outs:
+                outs["probs"][rows] = p
+            if acc is not None:
+                scored = np.ones(len(lp), bool) if bskip is None else ~bskip
+                acc.rows(rows, z, lp, p, scored, truth)
+    per_shaped = per.reshape(layout.lead_shape)
+    loss, loss_sum = reduce(per, total, opts.reduction, label_kind, skip, sw is not None)
+    return LossResult(
+        loss=loss,
+        loss_sum=loss_sum,
+        total_weight=total,
+        per_sample=per_shaped,
+        probs=layout.unflatten(outs["probs"]) if "probs" in outs else None,
+        log_probs=layout.unflatten(outs["log_probs"]) if "log_probs" in outs else None,
+        diagnostics=None
+        if acc is None
+        else acc.result(lambda a: a.reshape(layout.lead_shape), has_truth=True),
+        label_kind=label_kind,  # type: ignore[arg-type]
+        precision=precision_name(dt),
+        reduction=opts.reduction,
+    )
+
+
+def _weighted_sum(nll: NDArray[np.floating], coef: NDArray[np.floating] | None) -> Any:
+    """``sum_c coef_c nll_c`` per row, a zero coefficient giving exactly 0 (0 * inf = 0)."""
+    if coef is None:
+        return np.sum(nll, axis=1)
+    terms = np.zeros_like(nll)
+    np.multiply(np.broadcast_to(coef, nll.shape), nll, out=terms, where=coef != 0)
+    return np.sum(terms, axis=1)
