@@ -1,0 +1,121 @@
+"""The image and the compose deployment: hardening, health, limits, and load scenarios."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.deploy.conftest import ROOT, Stack
+
+pytestmark = pytest.mark.deploy
+
+
+def _inspect(stack: Stack, service: str) -> list[dict[str, Any]]:
+    ids = stack.compose("ps", "--quiet", service).stdout.split()
+    assert ids, f"no {service} containers"
+    done = subprocess.run(
+        ["docker", "inspect", *ids], capture_output=True, text=True, timeout=60, check=True
+    )
+    return list(json.loads(done.stdout))
+
+
+def _load(stack: Stack, tmp_path: Path, *args: str) -> dict[str, Any]:
+    """Run ``python -m load.run`` against the stack; fail with its table when it fails."""
+    out = tmp_path / "load.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "load.run",
+            *args,
+            "--base-url",
+            stack.base_url,
+            "--project",
+            stack.project,
+            "--json-out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, f"load.run {' '.join(args)} failed:\n{done.stdout}{done.stderr}"
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def test_api_runs_as_non_root_on_a_read_only_root(stack: Stack) -> None:
+    for container in _inspect(stack, "api"):
+        assert container["Config"]["User"] not in ("", "root", "0", "0:0")
+        assert container["HostConfig"]["ReadonlyRootfs"] is True
+        assert container["HostConfig"]["Memory"] > 0
+        assert container["HostConfig"]["NanoCpus"] > 0
+        env = dict(item.split("=", 1) for item in container["Config"]["Env"])
+        assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "1"
+        assert env["MKL_NUM_THREADS"] == "1"
+    uid = stack.compose("exec", "-T", "api", "id", "-u").stdout.strip()
+    assert uid not in ("", "0")
+    write = stack.compose("exec", "-T", "api", "touch", "/opt/venv/written")
+    assert write.returncode != 0, "the root filesystem is writable"
+
+
+def test_replicas_are_healthy_and_only_loopback_is_published(stack: Stack) -> None:
+    replicas = _inspect(stack, "api")
+    assert len(replicas) >= 2
+    assert all(c["State"]["Health"]["Status"] == "healthy" for c in replicas)
+    (lb,) = _inspect(stack, "lb")
+    bindings = [b for ports in lb["NetworkSettings"]["Ports"].values() for b in ports or []]
+    assert bindings, "the load balancer publishes nothing"
+    assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}
+    assert not any(c["NetworkSettings"]["Ports"].get("8000/tcp") for c in replicas)
+
+
+def test_health_and_readiness_through_the_load_balancer(stack: Stack) -> None:
+    with httpx.Client(base_url=stack.base_url, timeout=10, trust_env=False) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.get("/readyz").status_code == 200
+
+
+def test_body_over_64_mib_is_refused_before_it_is_sent(stack: Stack) -> None:
+    url = urlsplit(stack.base_url)
+    connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+    try:
+        connection.putrequest("POST", "/v1/cross-entropy")
+        connection.putheader("Content-Type", "application/msgpack")
+        connection.putheader("Content-Length", str(64 * 2**20 + 1))
+        connection.endheaders()
+        assert connection.getresponse().status == 413
+    finally:
+        connection.close()
+
+
+def test_steady_load_every_payload_kind(stack: Stack, tmp_path: Path) -> None:
+    result = _load(stack, tmp_path, "steady", "--duration", "3")
+    (steady,) = result["scenarios"]
+    kinds = {row["payload"] for row in steady["rows"]}
+    assert {"small-json", "small-msgpack", "medium-json", "medium-b64", "large"} <= kinds
+    assert all(row["ok"] > 0 and row["errors"] == row["wrong"] == 0 for row in steady["rows"])
+
+
+def test_losing_a_replica_fails_no_request(stack: Stack, tmp_path: Path) -> None:
+    result = _load(stack, tmp_path, "replica-loss", "--duration", "15")
+    (loss,) = result["scenarios"]
+    assert loss["passed"]
+    assert loss["notes"]["served_by_revived_replica"] > 0
+
+
+def test_draining_replica_completes_requests_in_flight(stack: Stack, tmp_path: Path) -> None:
+    result = _load(stack, tmp_path, "drain", "--duration", "12", "--concurrency", "6")
+    (drain,) = result["scenarios"]
+    assert drain["passed"]
+    assert drain["notes"]["completed_by_draining_replica"] > 0
