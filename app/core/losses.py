@@ -70,8 +70,6 @@ def score_cross_entropy(predictions: Any, labels: Any, opts: LossOptions) -> Los
         raise InvalidShape(f"{name} must have a class axis; got a scalar", (name,))
     layout = Layout(x.shape, check_axis(opts.axis, x.ndim))
     y = np.asarray(labels)
-    if y.dtype.kind not in "iuf":
-        raise InvalidShape(f"labels must be numbers; got dtype {y.dtype}", ("labels",))
     c = layout.classes
     skip: NDArray[np.bool_] | None = None
     if y.shape == layout.lead_shape:
