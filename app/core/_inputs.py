@@ -47,12 +47,11 @@ def check_block(
     skip: Mask | None,
     kind: str,
     name: str,
-    rows_too: bool = True,
 ) -> None:
     """Raise for the first problem of ``block``, located over all of ``a``.
 
     Order: NaN/+inf (NonFiniteInput), then values outside the domain of ``kind``
-    (probabilities in [0, 1], log-probabilities <= 0), then rows (``rows_too``): an
+    (probabilities in [0, 1], log-probabilities <= 0), then rows: an
     all ``-inf`` logits row, probabilities not summing to 1, log-probabilities whose
     logsumexp is not 0 (tolerance by dtype, see ``sum_tolerance``).
     """
@@ -83,8 +82,6 @@ def check_block(
                     f"{name} must be {domain}; got {a[index]} at {at(index)} ({n} {what})",
                     (name, *index),
                 )
-        if not rows_too:
-            return
         bad_row = _bad_rows(kind, tol)
         mask = bad_row(block)
         if blk_skip is not None:
@@ -139,4 +136,5 @@ def unusable_rows(block: NDArray[Any]) -> Mask:
     if block.dtype.kind != "f":
         return np.zeros(len(block), bool)
     out: Mask = np.any(np.isnan(block) | (block == np.inf), axis=1)
-    return out | np.all(block == -np.inf, axis=1)
+    out |= np.all(block == -np.inf, axis=1)
+    return out

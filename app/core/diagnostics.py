@@ -161,11 +161,7 @@ class DiagnosticsAccumulator:
         mean = [float(v / n) if n else None for v in self.sums]
         per = None
         if self.arrays is not None:
-            a = {k: shape(v) for k, v in self.arrays.items()}
-            if not has_truth:
-                a["true_class_prob"][...] = np.nan
-                a["true_class_rank"][...] = -1
-            per = PerSampleDiagnostics(**a)
+            per = PerSampleDiagnostics(**{k: shape(v) for k, v in self.arrays.items()})
         return Diagnostics(
             count=n,
             accuracy=(self.correct / n if n else None) if has_truth else None,

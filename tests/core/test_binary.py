@@ -44,7 +44,9 @@ GOLDEN = [
 @pytest.mark.parametrize(("x", "y", "with_pw", "plain"), GOLDEN)
 def test_golden(x, y, with_pw, plain):
     assert_allclose(bce([x], [y], reduction="none").per_sample, [plain], rtol=1e-12)
-    assert_allclose(bce([x], [y], reduction="none", pos_weight=2.5).per_sample, [with_pw], rtol=1e-12)
+    assert_allclose(
+        bce([x], [y], reduction="none", pos_weight=2.5).per_sample, [with_pw], rtol=1e-12
+    )
 
 
 def test_against_pytorch_formula_multilabel():
@@ -114,7 +116,9 @@ def test_probs_and_log_probs_kinds():
     eps = np.finfo(np.float64).eps
     q = np.clip(p, eps, 1 - eps)
     expected = -(y * np.log(q) + (1 - y) * np.log1p(-q))
-    assert_allclose(bce(p, y, input_kind="probs", reduction="none").per_sample, expected, rtol=1e-12)
+    assert_allclose(
+        bce(p, y, input_kind="probs", reduction="none").per_sample, expected, rtol=1e-12
+    )
     lp = np.log(np.array([0.2, 0.9, 0.5]))
     yl = np.array([0.0, 1.0, 1.0])
     expected = -(yl * lp + (1 - yl) * np.log1p(-np.exp(lp)))
@@ -131,10 +135,28 @@ def test_probs_and_log_probs_kinds():
         pytest.param([0.5, 1.0], [0.0, np.nan], {}, InvalidValue, ("labels", 1), id="nan_label"),
         pytest.param([0.5, 1.0], [0.0], {}, InvalidShape, ("labels",), id="shape"),
         pytest.param([0.5, np.nan], [0.0, 1.0], {}, NonFiniteInput, ("logits", 1), id="nan"),
-        pytest.param([0.5, 1.5], [0.0, 1.0], {"input_kind": "probs"}, InvalidValue, ("probs", 1), id="prob"),
-        pytest.param([0.5, 0.5], [0.0, 1.0], {"input_kind": "log_probs"}, InvalidValue, ("log_probs", 0), id="lp"),
-        pytest.param([0.5, 1.0], [0.0, 1.0], {"pos_weight": np.ones(3)}, InvalidShape, ("pos_weight",), id="pw"),
-        pytest.param([0.5, 1.0], [0.0, 1.0], {"pos_weight": -1.0}, InvalidValue, ("pos_weight",), id="pw_neg"),
+        pytest.param(
+            [0.5, 1.5], [0.0, 1.0], {"input_kind": "probs"}, InvalidValue, ("probs", 1), id="prob"
+        ),
+        pytest.param(
+            [0.5, 0.5],
+            [0.0, 1.0],
+            {"input_kind": "log_probs"},
+            InvalidValue,
+            ("log_probs", 0),
+            id="lp",
+        ),
+        pytest.param(
+            [0.5, 1.0],
+            [0.0, 1.0],
+            {"pos_weight": np.ones(3)},
+            InvalidShape,
+            ("pos_weight",),
+            id="pw",
+        ),
+        pytest.param(
+            [0.5, 1.0], [0.0, 1.0], {"pos_weight": -1.0}, InvalidValue, ("pos_weight",), id="pw_neg"
+        ),
     ],
 )
 def test_errors(x, y, kw, error, loc):
@@ -160,3 +182,10 @@ def test_float32():
     r = bce(x, y, reduction="none")
     assert r.per_sample.dtype == np.float32
     assert_allclose(r.per_sample, torch_formula(x.astype(float), y.astype(float)), rtol=1e-5)
+
+
+def test_integer_logits():
+    r = bce(np.array([0, 2]), np.array([0, 1]), outputs=ALL_OUT)
+    assert_allclose(
+        r.per_sample, torch_formula(np.array([0.0, 2.0]), np.array([0.0, 1.0])), rtol=1e-12
+    )

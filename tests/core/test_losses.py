@@ -51,8 +51,12 @@ def test_classic_golden():
     # mpmath (dps 60): log(e + e^2 + e^3) - 3.
     r = ce([[1.0, 2.0, 3.0]], [2], outputs=ALL_OUT)
     assert_allclose(r.loss, 0.4076059644443804, rtol=1e-12)
-    assert_allclose(r.probs[0], [0.09003057317038046, 0.24472847105479764, 0.6652409557748219], rtol=1e-12)
-    assert_allclose(r.log_probs[0], [-2.40760596444438, -1.4076059644443804, -0.4076059644443803], rtol=1e-12)
+    assert_allclose(
+        r.probs[0], [0.09003057317038046, 0.24472847105479764, 0.6652409557748219], rtol=1e-12
+    )
+    assert_allclose(
+        r.log_probs[0], [-2.40760596444438, -1.4076059644443804, -0.4076059644443803], rtol=1e-12
+    )
     assert r.label_kind == "index"
     assert r.precision == "float64"
     assert r.reduction == "mean"
@@ -261,7 +265,9 @@ def test_log_probs_input_is_nll():
         pytest.param([[np.inf, 0.0]], "probs", NonFiniteInput, ("probs", 0, 0), id="probs_inf"),
         pytest.param([[0.1, -3.0]], "log_probs", InvalidValue, ("log_probs", 0, 0), id="lp_pos"),
         pytest.param([[-1.0, -1.0]], "log_probs", InvalidValue, ("log_probs", 0), id="lp_norm"),
-        pytest.param([[np.nan, 0.0]], "log_probs", NonFiniteInput, ("log_probs", 0, 0), id="lp_nan"),
+        pytest.param(
+            [[np.nan, 0.0]], "log_probs", NonFiniteInput, ("log_probs", 0, 0), id="lp_nan"
+        ),
     ],
 )
 def test_input_kind_errors(x, kind, error, loc):
@@ -278,14 +284,16 @@ def test_float32_probs_json_decimals_pass():
 @pytest.mark.parametrize(
     ("labels", "kw", "error", "loc", "text"),
     [
-        pytest.param([0, 12, 1, 13], {}, InvalidLabel, ("labels", 1), "got 12 at index [1]", id="range"),
+        pytest.param(
+            [0, 12, 1, 13], {}, InvalidLabel, ("labels", 1), "got 12 at index [1]", id="range"
+        ),
         pytest.param([0.0, 1.0, 1.0, 0.0], {}, InvalidLabel, ("labels",), "integers", id="float"),
-        pytest.param([True, False, True, True], {}, InvalidLabel, ("labels",), "integers", id="bool"),
+        pytest.param(
+            [True, False, True, True], {}, InvalidLabel, ("labels",), "integers", id="bool"
+        ),
         pytest.param(["a", "b", "c", "d"], {}, InvalidLabel, ("labels",), "integers", id="str"),
         pytest.param([0, 1], {}, InvalidShape, ("labels",), "(4, 10)", id="shape"),
-        pytest.param(
-            np.full((4, 10), 0.2), {}, InvalidValue, ("labels", 0), "sum", id="prob_sum"
-        ),
+        pytest.param(np.full((4, 10), 0.2), {}, InvalidValue, ("labels", 0), "sum", id="prob_sum"),
         pytest.param(
             np.eye(10)[:4] * -1, {}, InvalidValue, ("labels", 0, 0), "[0, 1]", id="prob_neg"
         ),
@@ -313,32 +321,109 @@ def test_nan_logit_message():
     with pytest.raises(NonFiniteInput) as info:
         ce(x, [0, 0, 0, 0])
     assert info.value.loc == ("logits", 2, 1)
-    assert info.value.message == "logits must be finite or -inf; got inf at [2, 1] (2 non-finite values)"
+    assert (
+        info.value.message
+        == "logits must be finite or -inf; got inf at [2, 1] (2 non-finite values)"
+    )
 
 
 @pytest.mark.parametrize(
     ("x", "kw", "error", "loc"),
     [
-        pytest.param([[0.0, 1.0]], {"label_smoothing": 1.5}, InvalidOption, ("label_smoothing",), id="smoothing"),
-        pytest.param([[0.0, 1.0]], {"label_smoothing": np.nan}, InvalidOption, ("label_smoothing",), id="smoothing_nan"),
+        pytest.param(
+            [[0.0, 1.0]],
+            {"label_smoothing": 1.5},
+            InvalidOption,
+            ("label_smoothing",),
+            id="smoothing",
+        ),
+        pytest.param(
+            [[0.0, 1.0]],
+            {"label_smoothing": np.nan},
+            InvalidOption,
+            ("label_smoothing",),
+            id="smoothing_nan",
+        ),
         pytest.param([[0.0, 1.0]], {"temperature": 0.0}, InvalidOption, ("temperature",), id="t0"),
-        pytest.param([[0.0, 1.0]], {"temperature": np.inf}, InvalidOption, ("temperature",), id="tinf"),
-        pytest.param([[0.5, 0.5]], {"temperature": 2.0, "input_kind": "probs"}, InvalidOption, ("temperature",), id="t_probs"),
+        pytest.param(
+            [[0.0, 1.0]], {"temperature": np.inf}, InvalidOption, ("temperature",), id="tinf"
+        ),
+        pytest.param(
+            [[0.5, 0.5]],
+            {"temperature": 2.0, "input_kind": "probs"},
+            InvalidOption,
+            ("temperature",),
+            id="t_probs",
+        ),
         pytest.param([[0.0, 1.0]], {"axis": 2}, InvalidOption, ("axis",), id="axis"),
         pytest.param([[0.0, 1.0]], {"axis": True}, InvalidOption, ("axis",), id="axis_bool"),
-        pytest.param([[0.0, 1.0]], {"reduction": "avg"}, InvalidOption, ("reduction",), id="reduction"),
-        pytest.param([[0.0, 1.0]], {"input_kind": "odds"}, InvalidOption, ("input_kind",), id="kind"),
-        pytest.param([[0.0, 1.0]], {"precision": "float16"}, InvalidOption, ("precision",), id="precision"),
-        pytest.param([[0.0, 1.0]], {"outputs": frozenset({"x"})}, InvalidOption, ("outputs",), id="outputs"),
-        pytest.param([[0.0, 1.0]], {"ignore_index": 1.5}, InvalidOption, ("ignore_index",), id="ignore_float"),
-        pytest.param([[0.0, 1.0]], {"pos_weight": 2.0}, InvalidOption, ("pos_weight",), id="pos_weight"),
-        pytest.param([[0.0, 1.0]], {"class_weights": np.ones(3)}, InvalidShape, ("class_weights",), id="cw_shape"),
-        pytest.param([[0.0, 1.0]], {"class_weights": np.array([1.0, -1.0])}, InvalidValue, ("class_weights", 1), id="cw_neg"),
-        pytest.param([[0.0, 1.0]], {"class_weights": np.array([np.nan, 1.0])}, InvalidValue, ("class_weights", 0), id="cw_nan"),
-        pytest.param([[0.0, 1.0]], {"class_weights": np.array([True, True])}, InvalidValue, ("class_weights",), id="cw_bool"),
-        pytest.param([[0.0, 1.0]], {"sample_weights": np.ones(2)}, InvalidShape, ("sample_weights",), id="sw_shape"),
-        pytest.param([[0.0, 1.0]], {"sample_weights": np.ones((1, 1))}, InvalidShape, ("sample_weights",), id="sw_rank"),
-        pytest.param([[0.0, 1.0]], {"sample_weights": np.array([-1.0])}, InvalidValue, ("sample_weights", 0), id="sw_neg"),
+        pytest.param(
+            [[0.0, 1.0]], {"reduction": "avg"}, InvalidOption, ("reduction",), id="reduction"
+        ),
+        pytest.param(
+            [[0.0, 1.0]], {"input_kind": "odds"}, InvalidOption, ("input_kind",), id="kind"
+        ),
+        pytest.param(
+            [[0.0, 1.0]], {"precision": "float16"}, InvalidOption, ("precision",), id="precision"
+        ),
+        pytest.param(
+            [[0.0, 1.0]], {"outputs": frozenset({"x"})}, InvalidOption, ("outputs",), id="outputs"
+        ),
+        pytest.param(
+            [[0.0, 1.0]], {"ignore_index": 1.5}, InvalidOption, ("ignore_index",), id="ignore_float"
+        ),
+        pytest.param(
+            [[0.0, 1.0]], {"pos_weight": 2.0}, InvalidOption, ("pos_weight",), id="pos_weight"
+        ),
+        pytest.param(
+            [[0.0, 1.0]],
+            {"class_weights": np.ones(3)},
+            InvalidShape,
+            ("class_weights",),
+            id="cw_shape",
+        ),
+        pytest.param(
+            [[0.0, 1.0]],
+            {"class_weights": np.array([1.0, -1.0])},
+            InvalidValue,
+            ("class_weights", 1),
+            id="cw_neg",
+        ),
+        pytest.param(
+            [[0.0, 1.0]],
+            {"class_weights": np.array([np.nan, 1.0])},
+            InvalidValue,
+            ("class_weights", 0),
+            id="cw_nan",
+        ),
+        pytest.param(
+            [[0.0, 1.0]],
+            {"class_weights": np.array([True, True])},
+            InvalidValue,
+            ("class_weights",),
+            id="cw_bool",
+        ),
+        pytest.param(
+            [[0.0, 1.0]],
+            {"sample_weights": np.ones(2)},
+            InvalidShape,
+            ("sample_weights",),
+            id="sw_shape",
+        ),
+        pytest.param(
+            [[0.0, 1.0]],
+            {"sample_weights": np.ones((1, 1))},
+            InvalidShape,
+            ("sample_weights",),
+            id="sw_rank",
+        ),
+        pytest.param(
+            [[0.0, 1.0]],
+            {"sample_weights": np.array([-1.0])},
+            InvalidValue,
+            ("sample_weights", 0),
+            id="sw_neg",
+        ),
         pytest.param(np.zeros((0, 3)), {}, InvalidShape, ("logits",), id="empty"),
         pytest.param(np.zeros((2, 0)), {}, InvalidShape, ("logits",), id="no_classes"),
         pytest.param(np.float64(1.0), {}, InvalidShape, ("logits",), id="scalar"),
@@ -388,3 +473,39 @@ def test_non_contiguous_moved_view():
     r = ce(x, y.T.copy().T, axis=1, reduction="none")
     assert_allclose(r.per_sample, reference(np.moveaxis(x, 1, -1), y)[0], rtol=1e-12)
     assert xt.shape == (4, 3, 3)
+
+
+def test_integer_logits_with_ignore_index():
+    r = ce(np.array([[1, 2, 3], [0, 0, 0]]), [2, -1], ignore_index=-1)
+    assert_allclose(r.loss, 0.4076059644443804, rtol=1e-12)
+
+
+def test_rank_one_all_minus_inf():
+    with pytest.raises(InvalidValue) as info:
+        ce([-np.inf, -np.inf], 0)
+    assert info.value.loc == ("logits",)
+
+
+def test_errors_skip_ignored_rows():
+    with pytest.raises(NonFiniteInput) as info:
+        ce([[np.nan, 0.0], [np.nan, 0.0]], [-100, 0], ignore_index=-100)
+    assert info.value.loc == ("logits", 1, 0)
+    assert "(1 non-finite" in info.value.message
+    with pytest.raises(InvalidValue) as info:
+        ce([[-np.inf, -np.inf], [-np.inf, -np.inf]], [-100, 0], ignore_index=-100)
+    assert info.value.loc == ("logits", 1)
+    assert "(1 rows)" in info.value.message
+
+
+def test_error_located_across_blocks():
+    x = np.zeros((70_000, 2))
+    x[69_999, 1] = np.nan
+    with pytest.raises(NonFiniteInput) as info:
+        ce(x, np.zeros(70_000, np.int64))
+    assert info.value.loc == ("logits", 69_999, 1)
+
+
+def test_sample_weights_not_broadcastable():
+    with pytest.raises(InvalidShape) as info:
+        ce(np.zeros((2, 3)), [0, 1], sample_weights=np.ones(3))
+    assert info.value.loc == ("sample_weights",)

@@ -7,7 +7,14 @@ import pytest
 import scipy.special as sp
 from numpy.testing import assert_allclose
 
-from app.core import InvalidOption, InvalidShape, InvalidValue, NonFiniteInput, SoftmaxOptions, score_softmax
+from app.core import (
+    InvalidOption,
+    InvalidShape,
+    InvalidValue,
+    NonFiniteInput,
+    SoftmaxOptions,
+    score_softmax,
+)
 
 ALL = frozenset({"probs", "log_probs", "logsumexp"})
 
@@ -33,7 +40,9 @@ def test_only_probs_by_default_and_float32():
     assert r.logsumexp is None
     assert r.diagnostics is None
     assert r.probs.dtype == np.float32
-    assert_allclose(r.probs[0], [0.09003057317038046, 0.24472847105479764, 0.6652409557748219], rtol=1e-6)
+    assert_allclose(
+        r.probs[0], [0.09003057317038046, 0.24472847105479764, 0.6652409557748219], rtol=1e-6
+    )
 
 
 def test_masked_classes():
@@ -49,8 +58,12 @@ def test_masked_classes():
         pytest.param([[0.0, np.nan]], {}, NonFiniteInput, ("logits", 0, 1), id="nan"),
         pytest.param([[-np.inf, -np.inf]], {}, InvalidValue, ("logits", 0), id="all_minus_inf"),
         pytest.param([[0.0, 1.0]], {"temperature": -1.0}, InvalidOption, ("temperature",), id="t"),
-        pytest.param([[0.0, 1.0]], {"precision": "half"}, InvalidOption, ("precision",), id="precision"),
-        pytest.param([[0.0, 1.0]], {"outputs": frozenset({"x"})}, InvalidOption, ("outputs",), id="outputs"),
+        pytest.param(
+            [[0.0, 1.0]], {"precision": "half"}, InvalidOption, ("precision",), id="precision"
+        ),
+        pytest.param(
+            [[0.0, 1.0]], {"outputs": frozenset({"x"})}, InvalidOption, ("outputs",), id="outputs"
+        ),
         pytest.param([[0.0, 1.0]], {"axis": -3}, InvalidOption, ("axis",), id="axis"),
         pytest.param(1.0, {}, InvalidShape, ("logits",), id="scalar"),
         pytest.param([], {}, InvalidShape, ("logits",), id="empty"),
@@ -64,4 +77,6 @@ def test_errors(x, kw, error, loc):
 
 def test_integer_logits():
     r = score_softmax(np.array([[1, 2, 3]]), SoftmaxOptions())
-    assert_allclose(r.probs[0], [0.09003057317038046, 0.24472847105479764, 0.6652409557748219], rtol=1e-12)
+    assert_allclose(
+        r.probs[0], [0.09003057317038046, 0.24472847105479764, 0.6652409557748219], rtol=1e-12
+    )
