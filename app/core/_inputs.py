@@ -47,12 +47,13 @@ def check_block(
     skip: Mask | None,
     kind: str,
     name: str,
+    non_finite: type[ScoringError] = NonFiniteInput,
 ) -> None:
     """Raise for the first problem of ``block``, located over all of ``a``.
 
-    Order: NaN/+inf (NonFiniteInput), then values outside the domain of ``kind``
-    (probabilities in [0, 1], log-probabilities <= 0), then rows: an
-    all ``-inf`` logits row, probabilities not summing to 1, log-probabilities whose
+    Order: NaN/+inf (``non_finite``: NonFiniteInput for predictions), then values
+    outside the domain of ``kind`` (probabilities in [0, 1], log-probabilities <= 0),
+    then rows: an all ``-inf`` logits row, probabilities not summing to 1, log-probabilities whose
     logsumexp is not 0 (tolerance by dtype, see ``sum_tolerance``).
     """
     tol = sum_tolerance(a.dtype)
@@ -62,7 +63,7 @@ def check_block(
         block = block.astype(np.float64)
     blk_skip = None if skip is None else skip[rows]
     checks: list[tuple[Any, type[ScoringError], str]] = [
-        (_non_finite(kind), NonFiniteInput, "non-finite values")
+        (_non_finite(kind), non_finite, "non-finite values")
     ]
     if kind != "logits":
         checks.append((_out_of_domain(kind, tol), InvalidValue, "values out of range"))

@@ -59,7 +59,7 @@ def check_axis(axis: int, ndim: int) -> int:
 def check_temperature(temperature: float, input_kind: str = "logits") -> float:
     """A finite temperature > 0, and 1 unless the predictions are logits."""
     t = float(temperature)
-    if not math.isfinite(t) or t <= 0:
+    if isinstance(temperature, bool) or not math.isfinite(t) or t <= 0:
         raise InvalidOption(f"temperature must be finite and > 0; got {t}", ("temperature",))
     if t != 1.0 and input_kind != "logits":
         raise InvalidOption(
@@ -87,7 +87,7 @@ def check_loss_options(opts: LossOptions) -> None:
     if extra:
         raise InvalidOption(f"unknown outputs {sorted(extra)}", ("outputs",))
     e = float(opts.label_smoothing)
-    if not 0.0 <= e <= 1.0:  # also rejects NaN
+    if isinstance(opts.label_smoothing, bool) or not 0.0 <= e <= 1.0:  # also rejects NaN
         raise InvalidOption(f"label_smoothing must be in [0, 1]; got {e}", ("label_smoothing",))
     ii = opts.ignore_index
     if ii is not None and (isinstance(ii, bool) or not isinstance(ii, int | np.integer)):

@@ -10,8 +10,8 @@ from numpy.typing import NDArray
 from app.core._dtypes import compute_dtype, precision_name, sum_tolerance
 from app.core._layout import Layout
 from app.core._reduce import reduce
+from app.core._sigmoid import bad_predictions, neg_log_sigmoids, raise_first, times, unusable
 from app.core._validate import (
-    at,
     check_axis,
     check_class_weights,
     check_loss_options,
@@ -83,7 +83,7 @@ def score_binary_cross_entropy(predictions: Any, labels: Any, opts: LossOptions)
     sw = check_sample_weights(opts.sample_weights, shape)
     dt = compute_dtype(x.dtype, opts.precision)
     e, ii, tol = float(opts.label_smoothing), opts.ignore_index, sum_tolerance(x.dtype)
-    bad_x = _bad_predictions(kind, tol)
+    bad_x = bad_predictions(kind, tol)
 
     def bad_y(b: NDArray[Any]) -> NDArray[np.bool_]:
         out: NDArray[np.bool_] = ~((b >= 0) & (b <= 1))
@@ -100,21 +100,23 @@ def score_binary_cross_entropy(predictions: Any, labels: Any, opts: LossOptions)
         ign = np.zeros(yb.shape, bool) if ii is None else yb == ii
         any_ignored = any_ignored or bool(ign.any())
         if bad_y(yb).any():
-            _raise(InvalidValue, y, bad_y(y), "labels", "in [0, 1] (or ignore_index)")
+            raise_first(InvalidValue, y, bad_y(y), "labels", "in [0, 1] (or ignore_index)")
         with np.errstate(invalid="ignore"):
             if (bad_x[0](xb) & ~ign).any():
                 full = bad_x[0](x) if ii is None else bad_x[0](x) & (y != ii)
-                _raise(NonFiniteInput, x, full, name, bad_x[2])
+                raise_first(NonFiniteInput, x, full, name, bad_x[2])
             if (bad_x[1](xb) & ~ign).any():
                 full = bad_x[1](x) if ii is None else bad_x[1](x) & (y != ii)
-                _raise(InvalidValue, x, full, name, bad_x[2])
+                raise_first(InvalidValue, x, full, name, bad_x[2])
         xl = np.array(xb, dtype=dt, copy=True)
-        junk = ign & _junk(xb)
+        junk = ign & unusable(xb)
         xl[junk] = 0
-        nls, nlt, pos = _neg_logs(xl, kind, opts.temperature, xb.dtype)
+        if kind == "logits" and opts.temperature != 1.0:
+            xl /= dt.type(opts.temperature)
+        nls, nlt, pos = neg_log_sigmoids(xl, kind, xb.dtype)
         yf = np.where(ign, 0, yb).astype(dt)
         ys = yf * dt.type(1 - e) + dt.type(e / 2) if e > 0 else yf
-        lb = _times(ys if pw is None else ys * pw.astype(dt), nls) + _times(1 - ys, nlt)
+        lb = times(ys if pw is None else ys * pw.astype(dt), nls) + times(1 - ys, nlt)
         if cw is not None:
             lb *= cw.astype(dt)
         weight = np.ones(yb.shape)
@@ -134,7 +136,7 @@ def score_binary_cross_entropy(predictions: Any, labels: Any, opts: LossOptions)
             if "log_probs" in outs:
                 outs["log_probs"][el] = np.where(junk, np.nan, -nls).reshape(-1)
             if acc is not None:
-                xs = (xl / dt.type(opts.temperature)).reshape(-1) if kind == "logits" else None
+                xs = xl.reshape(-1) if kind == "logits" else None
                 acc.binary(
                     el, xs, pos.reshape(-1), s.reshape(-1), t.reshape(-1), nls.reshape(-1),
                     nlt.reshape(-1), yf.reshape(-1), ~ign.reshape(-1),
@@ -157,61 +159,3 @@ def score_binary_cross_entropy(predictions: Any, labels: Any, opts: LossOptions)
         precision=precision_name(dt),
         reduction=opts.reduction,
     )
-
-
-def _bad_predictions(kind: str, tol: float) -> tuple[Any, Any, str]:
-    if kind == "probs":
-        return (lambda b: ~np.isfinite(b)), (lambda b: (b < 0) | (b > 1)), "finite and in [0, 1]"
-    if kind == "log_probs":
-        return (lambda b: np.isnan(b) | (b == np.inf)), (lambda b: b > tol), "finite or -inf, <= 0"
-    return (
-        (lambda b: np.isnan(b) | (b == np.inf)),
-        (lambda b: np.zeros(b.shape, bool)),
-        "finite or -inf",
-    )
-
-
-def _raise(
-    error: type[Exception], a: NDArray[Any], bad: NDArray[np.bool_], name: str, domain: str
-) -> None:
-    flat = np.flatnonzero(bad)
-    index = tuple(int(i) for i in np.unravel_index(flat[0], a.shape))
-    raise error(
-        f"{name} must be {domain}; got {a[index]} at {at(index)} ({flat.size} invalid values)",
-        (name, *index),
-    )
-
-
-def _junk(b: NDArray[Any]) -> NDArray[np.bool_]:
-    if b.dtype.kind != "f":
-        return np.zeros(b.shape, bool)
-    out: NDArray[np.bool_] = ~np.isfinite(b) & (b != -np.inf)
-    return out
-
-
-def _neg_logs(
-    x: Floats, kind: str, temperature: float, in_dtype: np.dtype[Any]
-) -> tuple[Floats, Floats, NDArray[np.bool_]]:
-    """``(-log s, -log(1 - s), s > 1/2)`` from logits, probabilities or log-probabilities."""
-    with np.errstate(divide="ignore", under="ignore"):
-        if kind == "logits":
-            if temperature != 1.0:
-                x = x / x.dtype.type(temperature)
-            tail = np.log1p(np.exp(-np.abs(x)))
-            return np.maximum(-x, 0) + tail, np.maximum(x, 0) + tail, x > 0
-        if kind == "probs":
-            eps = max(
-                float(np.finfo(in_dtype if in_dtype.kind == "f" else x.dtype).eps),
-                float(np.finfo(x.dtype).eps),
-            )
-            q = np.clip(x, eps, 1 - eps)
-            return -np.log(q), -np.log1p(-q), q > 0.5
-        lq = np.minimum(x, 0)  # tolerated rounding above 0 means probability 1
-        return -lq, -np.log(-np.expm1(lq)), lq > np.log(0.5)
-
-
-def _times(coef: Floats, v: Floats) -> Floats:
-    """``coef * v`` with a zero coefficient giving exactly 0 (0 * inf = 0)."""
-    out = np.zeros(np.broadcast_shapes(coef.shape, v.shape), v.dtype)
-    np.multiply(coef, v, out=out, where=coef != 0)
-    return out

@@ -44,15 +44,17 @@ class DiagnosticsAccumulator:
             self.arrays = {**ints, **floats}
 
     def numerical(self, x: Floats, scored: Mask) -> None:
-        """Softmax family: ``x`` the log-domain input ``[rows, classes]`` (after T).
+        """Softmax family: ``x`` the log-domain input ``[rows, classes]``.
 
+        ``x`` is what enters the exponentials: logits / T, log_probs as given, or the
+        log of the clipped probs; ``max_abs_logit`` is its largest finite magnitude.
         overflow rows: some ``x > log(finfo.max)``; underflow rows: some finite
         ``exp(x)`` is 0, so a textbook ``log(p)`` would be ``-inf``.
         """
-        xs = x[scored]
+        xs = x if scored.all() else x[scored]
         finite = np.isfinite(xs)
         if finite.any():
-            self.max_abs = max(self.max_abs, float(np.max(np.abs(xs[finite]))))
+            self.max_abs = max(self.max_abs, float(np.max(np.abs(xs), where=finite, initial=0)))
         self.overflow += int(np.count_nonzero(np.any(xs > self.over, axis=1)))
         self.underflow += int(np.count_nonzero(np.any(finite & (xs <= self.under), axis=1)))
 

@@ -20,7 +20,7 @@ from app.core._validate import (
     check_sample_weights,
 )
 from app.core.diagnostics import DiagnosticsAccumulator
-from app.core.errors import InvalidOption, InvalidShape
+from app.core.errors import InvalidOption, InvalidShape, InvalidValue
 from app.core.options import LossOptions
 from app.core.results import LossResult
 from app.core.softmax import shifted_rows
@@ -102,7 +102,7 @@ def score_cross_entropy(predictions: Any, labels: Any, opts: LossOptions) -> Los
         bskip = None if skip is None else skip[rows]
         if label_blocks is not None:
             yb = next(label_blocks)[1]
-            check_block(layout, y, yb, rows, None, "probs", "labels")
+            check_block(layout, y, yb, rows, None, "probs", "labels", InvalidValue)
         check_block(layout, x, block, rows, skip, kind, name)
         junk = None if bskip is None else bskip & unusable_rows(block)
         xl = log_domain(block, kind, dt, opts.temperature, junk)
@@ -112,23 +112,21 @@ def score_cross_entropy(predictions: Any, labels: Any, opts: LossOptions) -> Los
             z, s = shifted_rows(xl)
         else:
             z, s = xl, np.zeros(len(xl), dt)
-        with np.errstate(invalid="ignore", over="ignore"):
-            nll = s[:, None] - z  # -log p_c >= 0 for logits; +inf where z = -inf
         if label_blocks is None:
             yi = idx[rows]
-            r = np.arange(len(yi))
-            lb = nll[r, yi]
+            # Only the label's logit is needed: -log p_y = s - z_y (optax's trick).
+            lb = s - z[np.arange(len(yi)), yi]
             if w is not None:
                 lb = lb * w[yi]
             if e > 0:
-                lb = (1 - e) * lb + (e / c) * _weighted_sum(nll, w)
+                lb = (1 - e) * lb + (e / c) * _weighted_sum(_nll(z, s), w)
             weight = np.ones(len(yi)) if cw is None else cw[yi]
             truth: NDArray[Any] = yi
         else:
             yf = yb.astype(dt)
             if e > 0:
                 yf = yf * dt.type(1 - e) + dt.type(e / c)
-            lb = _weighted_sum(nll, yf if w is None else yf * w)
+            lb = _weighted_sum(_nll(z, s), yf if w is None else yf * w)
             weight = np.ones(len(yf))
             truth = yb.astype(dt)
         if sw_flat is not None:
@@ -169,6 +167,12 @@ def score_cross_entropy(predictions: Any, labels: Any, opts: LossOptions) -> Los
         precision=precision_name(dt),
         reduction=opts.reduction,
     )
+
+
+def _nll(z: NDArray[np.floating], s: NDArray[np.floating]) -> NDArray[np.floating]:
+    """``-log p_c = s - z_c``: >= 0 for logits, +inf where ``z_c = -inf``."""
+    out: NDArray[np.floating] = s[:, None] - z
+    return out
 
 
 def _weighted_sum(nll: NDArray[np.floating], coef: NDArray[np.floating] | None) -> Any:

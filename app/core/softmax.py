@@ -78,7 +78,8 @@ def log_softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
         axis: The class axis.
 
     Returns:
-        Log-probabilities, ``-inf`` where ``x`` is ``-inf``.
+        Log-probabilities, ``-inf`` where ``x`` is ``-inf`` (all of an all ``-inf``
+        row: the scorers reject such rows, these functions do not judge).
 
     Example:
         >>> print(np.round(log_softmax([1000.0, 1.0]), 4))

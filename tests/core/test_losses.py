@@ -509,3 +509,16 @@ def test_sample_weights_not_broadcastable():
     with pytest.raises(InvalidShape) as info:
         ce(np.zeros((2, 3)), [0, 1], sample_weights=np.ones(3))
     assert info.value.loc == ("sample_weights",)
+
+
+def test_non_finite_probability_labels_are_invalid_values():
+    with pytest.raises(InvalidValue) as info:
+        ce(np.zeros((2, 2)), [[0.5, 0.5], [np.nan, 1.0]])
+    assert info.value.loc == ("labels", 1, 0)
+
+
+@pytest.mark.parametrize("field", ["temperature", "label_smoothing"])
+def test_bool_options_rejected(field):
+    with pytest.raises(InvalidOption) as info:
+        ce([[0.0, 1.0]], [0], **{field: True})
+    assert info.value.loc == (field,)
