@@ -27,7 +27,14 @@ class NumericalDiagnostics:
     ``overflow_rows``: rows where some ``exp(x)`` overflows in the compute precision.
     ``underflow_rows``: rows where some finite ``exp(x)`` underflows to 0, so a
     textbook ``log(p)`` would give ``-inf``. ``zero_probs``: probabilities of the
-    stable softmax that are exactly 0.
+    stable softmax that are exactly 0. Counted over scored (non-ignored) rows, on
+    what enters the exponentials (logits / T, log_probs, or log of clipped probs).
+
+    Binary cross-entropy counts elements instead of rows: ``overflow_rows`` where a
+    textbook ``exp(-x)`` overflows, ``underflow_rows`` where a textbook
+    ``1 / (1 + exp(-x))`` is 0 or 1 (so ``log s`` or ``log(1 - s)`` is ``-inf``),
+    both for logits input only (0 otherwise); ``zero_probs`` where the stable ``s``
+    or ``1 - s`` is exactly 0.
     """
 
     max_abs_logit: float
@@ -38,7 +45,16 @@ class NumericalDiagnostics:
 
 @dataclass(frozen=True)
 class PerSampleDiagnostics:
-    """Per-sample diagnostics, each with the per-sample output's shape."""
+    """Per-sample diagnostics, each with the per-sample output's shape.
+
+    Ignored positions (label == ignore_index) hold -1 in ``predicted_class`` and
+    ``true_class_rank`` and NaN in the float fields, whatever their inputs were.
+    ``margin`` is top-1 minus top-2 probability (top-1 when there is one class);
+    ``true_class_rank`` is 1 + the number of classes with a strictly larger logit
+    (probability labels: of ``argmax y``). Binary, per element: predicted class
+    ``x > 0``, confidence ``max(s, 1 - s)``, margin ``|2 s - 1|``, rank 1 if
+    ``(x > 0) == (y >= 0.5)`` else 2, true-class probability ``y s + (1 - y)(1 - s)``.
+    """
 
     predicted_class: NDArray[np.int64]
     confidence: FloatArray
@@ -50,7 +66,11 @@ class PerSampleDiagnostics:
 
 @dataclass(frozen=True)
 class Diagnostics:
-    """Batch diagnostics over the scored (non-ignored) samples."""
+    """Batch diagnostics over the scored (non-ignored) samples, unweighted means.
+
+    Means are None when no sample is scored; ``accuracy`` and
+    ``mean_true_class_prob`` are None for :func:`score_softmax` (no labels).
+    """
 
     count: int
     accuracy: float | None
