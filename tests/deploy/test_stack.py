@@ -94,7 +94,10 @@ def test_body_over_64_mib_is_refused_before_it_is_sent(stack: Stack) -> None:
         connection.putheader("Content-Type", "application/msgpack")
         connection.putheader("Content-Length", str(64 * 2**20 + 1))
         connection.endheaders()
-        assert connection.getresponse().status == 413
+        response = connection.getresponse()
+        assert response.status == 413
+        assert response.getheader("content-type") == "application/problem+json"
+        assert json.loads(response.read())["errors"][0]["type"] == "body_too_large"
     finally:
         connection.close()
 
