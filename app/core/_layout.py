@@ -59,7 +59,7 @@ class Layout:
         flat: NDArray[Any] | None
         try:
             flat = moved.reshape(self.rows, self.classes, copy=False)
-        except ValueError:
+        except (ValueError, TypeError):  # needs a copy; or NumPy < 2.1 (no copy=)
             flat = None
         step = self.block_rows()
         for r0 in range(0, self.rows, step):

@@ -44,6 +44,11 @@ def score_cross_entropy(predictions: Any, labels: Any, opts: LossOptions) -> Los
     weight. Shapes: ``[batch, classes]`` -> ``[batch]`` (any rank, class axis
     ``opts.axis``). Reference: Blanchard, Higham & Higham (2021) for ``s``.
 
+    Samples whose label equals ``opts.ignore_index`` (index labels only, as in
+    PyTorch) get loss 0 and no weight, and their predictions are not checked; their
+    probs/log_probs outputs are computed as usual when the row is usable and NaN
+    when it holds NaN, +inf or no finite value.
+
     Args:
         predictions: Logits, log-probabilities or probabilities (``opts.input_kind``).
         labels: Class indices (integers) or probabilities.
