@@ -21,6 +21,7 @@ __all__ = ["SCENARIOS", "Report", "Settings"]
 _SETTLE = 2.0
 _MAX_FAILURES_LISTED = 20
 _CLEAN_EXIT = {0, 128 + 15}
+_DRAIN_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -199,52 +200,58 @@ async def rolling(settings: Settings) -> Report:
     return report
 
 
+def _held(entries: Sequence[LbEntry], at: float, addresses: set[str]) -> list[LbEntry]:
+    """Requests answered by ``addresses`` alone (no retry) that spanned the time ``at``."""
+    return [
+        e
+        for e in _scoring(entries)
+        if len(e.upstreams) == 1
+        and e.upstreams[0] in addresses
+        and e.status == 200
+        and e.start < at < e.end
+    ]
+
+
 async def drain(settings: Settings) -> Report:
-    """SIGTERM a replica while it holds requests: every one completes, it exits cleanly."""
+    """SIGTERM a replica while it holds requests: every one completes, it exits cleanly.
+
+    Should no request happen to be on the replica at that moment (nginx's log tells), the
+    replica is started again and the SIGTERM repeated, up to three times.
+    """
     report = Report("drain")
     project = settings.project
     wall0 = time.time()
-    term: dict[str, float] = {}
-    victims: list[Container] = []
 
     async def action(run: LoadRun, report: Report) -> None:
-        victim = (await _running(project))[0]
-        victims.append(victim)
         await asyncio.sleep(max(2.0, settings.duration * 0.2))
-        term["at"] = time.time()
-        _event(run, report, f"SIGTERM {victim.name} ({run.in_flight} requests in flight)")
-        await project.signal(victim.id, "TERM")
-        exited = await project.wait_for(victim.id, "exited", timeout=settings.grace + 10)
-        took = time.time() - term["at"]
-        report.notes["drain_exit_code"] = exited.exit_code
-        report.notes["drain_seconds"] = round(took, 3)
-        _event(run, report, f"{victim.name} exited with {exited.exit_code} after {took:.1f} s")
-        # uvicorn re-raises the SIGTERM it handled once it has shut down: 143 = 128 + 15.
-        if exited.exit_code not in _CLEAN_EXIT:
-            report.failures.append(f"{victim.name} exited with {exited.exit_code}, not 0 or 143")
-        await project.start(victim.id)
-        await project.wait_for(victim.id, "healthy", timeout=90)
-        _event(run, report, f"{victim.name} healthy again")
-        await asyncio.sleep(_SETTLE + 1.0)
+        for attempt in range(1, _DRAIN_ATTEMPTS + 1):
+            victim = (await _running(project))[0]
+            at = time.time()
+            _event(run, report, f"SIGTERM {victim.name} ({run.in_flight} requests in flight)")
+            await project.signal(victim.id, "TERM")
+            exited = await project.wait_for(victim.id, "exited", timeout=settings.grace + 10)
+            took = time.time() - at
+            report.notes["drain_exit_code"] = exited.exit_code
+            report.notes["drain_seconds"] = round(took, 3)
+            _event(run, report, f"{victim.name} exited with {exited.exit_code} after {took:.1f} s")
+            # uvicorn re-raises the SIGTERM it handled once it has shut down: 143 = 128 + 15.
+            if exited.exit_code not in _CLEAN_EXIT:
+                report.failures.append(f"{victim.name} exited with {exited.exit_code}")
+            await project.start(victim.id)
+            await project.wait_for(victim.id, "healthy", timeout=90)
+            _event(run, report, f"{victim.name} healthy again")
+            await asyncio.sleep(_SETTLE)  # also lets nginx flush its access log
+            held = _held(await project.lb_log(at), at, _addr(victim))
+            report.notes["drain_attempts"] = attempt
+            report.notes["completed_by_draining_replica"] = len(held)
+            if held:
+                return
+            _event(run, report, "no request was on the replica at SIGTERM; once more")
+        report.failures.append(f"no request was on the replica at SIGTERM in {attempt} tries")
 
     await _under_load(settings, report, action)
     await asyncio.sleep(1.5)
-    entries = await project.lb_log(wall0)
-    _lb_notes(report, entries)
-    if victims and "at" in term and _scoring(entries):
-        at, old = term["at"], _addr(victims[0])
-        # Answered by the victim alone (no retry), started before SIGTERM, ended after it.
-        held = [
-            e
-            for e in _scoring(entries)
-            if e.upstreams[0] in old
-            and len(e.upstreams) == 1
-            and e.status == 200
-            and e.start < at < e.end
-        ]
-        report.notes["completed_by_draining_replica"] = len(held)
-        if not held:
-            report.failures.append("no request was in flight on the replica at SIGTERM")
+    _lb_notes(report, await project.lb_log(wall0))
     return report
 
 

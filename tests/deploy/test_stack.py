@@ -118,7 +118,7 @@ def test_losing_a_replica_fails_no_request(stack: Stack, tmp_path: Path) -> None
 
 
 def test_draining_replica_completes_requests_in_flight(stack: Stack, tmp_path: Path) -> None:
-    result = _load(stack, tmp_path, "drain", "--duration", "12", "--concurrency", "6")
+    result = _load(stack, tmp_path, "drain", "--duration", "12")
     (drain,) = result["scenarios"]
     assert drain["passed"]
     assert drain["notes"]["completed_by_draining_replica"] > 0
