@@ -1,0 +1,136 @@
+"""The one table that maps errors to HTTP status, and the problem-details body."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.api.body import BodyTooLarge
+from app.codecs import (
+    JSON,
+    Codec,
+    CodecError,
+    InvalidArray,
+    MalformedBody,
+    NotAcceptable,
+    UnsupportedMediaType,
+)
+from app.core import ScoringError
+
+__all__ = ["OptionsInvalid", "install_error_handlers", "problem_response"]
+
+log = logging.getLogger("app.errors")
+
+Loc = Sequence[str | int]
+
+
+class OptionsInvalid(Exception):
+    """Request options rejected by their pydantic model, or a missing or extra field."""
+
+    def __init__(self, errors: list[tuple[Loc, str, str]]) -> None:
+        super().__init__("; ".join(message for _, message, _ in errors))
+        self.errors = errors
+
+    @classmethod
+    def from_pydantic(cls, exc: ValidationError) -> OptionsInvalid:
+        return cls([(tuple(e["loc"]), e["msg"], e["type"]) for e in exc.errors()])
+
+
+# Status of every error the service raises on purpose; the first matching class wins.
+STATUS_TABLE: tuple[tuple[type[Exception], HTTPStatus], ...] = (
+    (MalformedBody, HTTPStatus.BAD_REQUEST),
+    (NotAcceptable, HTTPStatus.NOT_ACCEPTABLE),
+    (BodyTooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
+    (UnsupportedMediaType, HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
+    (InvalidArray, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (ScoringError, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (OptionsInvalid, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (RequestValidationError, HTTPStatus.UNPROCESSABLE_ENTITY),
+)
+
+
+def status_for(exc: Exception) -> HTTPStatus:
+    """The status of a known error; anything else is a server fault."""
+    for kind, status in STATUS_TABLE:
+        if isinstance(exc, kind):
+            return status
+    return HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def _items(exc: Exception) -> list[dict[str, Any]]:
+    if isinstance(exc, OptionsInvalid):
+        return [{"loc": list(loc), "message": msg, "type": kind} for loc, msg, kind in exc.errors]
+    if isinstance(exc, RequestValidationError):
+        return [
+            {"loc": list(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()
+        ]
+    if isinstance(exc, ScoringError | CodecError):
+        return [{"loc": list(exc.loc), "message": exc.message, "type": _snake(type(exc).__name__)}]
+    return [{"loc": [], "message": str(exc), "type": _snake(type(exc).__name__)}]
+
+
+def problem_response(
+    request: Request, status: HTTPStatus, items: list[dict[str, Any]], detail: str | None = None
+) -> Response:
+    """An RFC 9457 body in the codec negotiated so far (JSON until one is known)."""
+    codec: Codec = getattr(request.state, "error_codec", JSON)
+    if detail is None:
+        detail = items[0]["message"] if len(items) == 1 else f"{len(items)} errors"
+        if len(items) > 1:
+            detail += ": " + "; ".join(str(i["message"]) for i in items[:3])
+    body = {
+        "type": "about:blank",
+        "title": status.phrase,
+        "status": int(status),
+        "detail": detail,
+        "instance": request.url.path,
+        "errors": items,
+    }
+    headers = {"Retry-After": "1"} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
+    return Response(
+        codec.encode(body),
+        status_code=int(status),
+        media_type=codec.problem_media_type,
+        headers=headers,
+    )
+
+
+async def _known(request: Request, exc: Exception) -> Response:
+    return problem_response(request, status_for(exc), _items(exc))
+
+
+async def _http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    status = HTTPStatus(exc.status_code)
+    item = {"loc": [], "message": str(exc.detail), "type": _snake(status.name)}
+    response = problem_response(request, status, [item])
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # Never a stack trace or an internal path in the body: the log has them.
+    log.exception("unhandled error on %s", request.url.path)
+    item = {"loc": [], "message": "internal error", "type": "internal_error"}
+    return problem_response(request, HTTPStatus.INTERNAL_SERVER_ERROR, [item])
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error through the table above."""
+    for kind, _ in STATUS_TABLE:
+        app.add_exception_handler(kind, _known)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,56 @@
+"""``create_app(settings)``: the FastAPI application, its routes and error handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI
+
+import app as package
+from app.api.errors import install_error_handlers
+from app.api.lifecycle import Readiness, lifespan_for
+from app.api.openapi import build_openapi
+from app.api.routes import health, scoring
+from app.core import LossOptions, score_cross_entropy
+from app.settings import Settings, get_settings
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """\
+Numerically stable cross-entropy, softmax and diagnostics for model evaluation.
+
+Every body is JSON (`application/json`) or msgpack (`application/msgpack`); any array may
+be a typed tensor `{"dtype", "shape", "data"}` of little-endian bytes. Errors are RFC 9457
+problem details whose `errors` name the field and index.
+"""
+
+
+def _warm_up() -> None:
+    # The first NumPy call of a process pays for lazy imports and allocator set-up;
+    # pay it before reporting ready rather than on a user's request.
+    logits = np.array([[1.0, 2.0, 3.0]])
+    score_cross_entropy(logits, np.array([2]), LossOptions(outputs=frozenset({"probs"})))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; tests pass their own settings."""
+    settings = settings or get_settings()
+    readiness = Readiness()
+    app = FastAPI(
+        title="Scorer",
+        version=package.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan_for(readiness, settings.drain_seconds, _warm_up),
+    )
+    app.state.settings = settings
+    app.state.readiness = readiness
+    app.include_router(scoring.router)
+    app.include_router(health.router)
+    install_error_handlers(app)
+
+    def openapi() -> dict[str, Any]:
+        return build_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

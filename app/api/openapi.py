@@ -1,0 +1,85 @@
+"""The OpenAPI document: both media types for every body, schemas from the pydantic models.
+
+``python -m app.api`` writes ``openapi/openapi.json``; a test fails when the
+committed file drifts from the code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from app.api import schemas
+
+__all__ = ["BODY_MEDIA_TYPES", "build_openapi", "error_responses", "request_body", "response_body"]
+
+BODY_MEDIA_TYPES = ("application/json", "application/msgpack")
+PROBLEM_MEDIA_TYPES = ("application/problem+json", "application/msgpack")
+SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
+
+_MODELS: tuple[type[BaseModel], ...] = (
+    schemas.CrossEntropyRequest,
+    schemas.BinaryCrossEntropyRequest,
+    schemas.SoftmaxRequest,
+    schemas.LossResponse,
+    schemas.SoftmaxResponse,
+    schemas.Problem,
+)
+_ERRORS = {
+    400: "Malformed body (not JSON / msgpack, or not an object)",
+    406: "No acceptable response media type",
+    413: "Body larger than the configured limit",
+    415: "Unsupported Content-Type",
+    422: "Well-formed body with invalid content; errors name the field and index",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def request_body(model: str) -> dict[str, Any]:
+    """``openapi_extra`` declaring a JSON and msgpack request body of ``model``."""
+    content = {media: {"schema": _ref(model)} for media in BODY_MEDIA_TYPES}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def response_body(model: str) -> dict[int | str, dict[str, Any]]:
+    """``responses`` declaring the 200 body in both media types and every error."""
+    ok = {media: {"schema": _ref(model)} for media in BODY_MEDIA_TYPES}
+    return {200: {"description": "Scored", "content": ok}, **error_responses()}
+
+
+def error_responses() -> dict[int | str, dict[str, Any]]:
+    """Problem-details responses for the client errors a scoring route can answer."""
+    content = {media: {"schema": _ref("Problem")} for media in PROBLEM_MEDIA_TYPES}
+    return {code: {"description": text, "content": content} for code, text in _ERRORS.items()}
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """The document FastAPI generates, plus the component schemas of the raw-body routes."""
+    if app.openapi_schema is None:
+        spec = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        _, defs = models_json_schema(
+            [(model, "validation") for model in _MODELS],
+            ref_template="#/components/schemas/{model}",
+        )
+        spec.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+        app.openapi_schema = spec
+    return app.openapi_schema
+
+
+def render(app: FastAPI) -> str:
+    """The document as committed: sorted keys, two-space indent, final newline."""
+    return json.dumps(build_openapi(app), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,65 @@
+"""The scoring routes: read the raw body, negotiate codecs, compute in a thread."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from app.api.body import read_body
+from app.api.endpoints import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, SOFTMAX, Endpoint
+from app.api.openapi import request_body, response_body
+from app.codecs import codec_for_accept, codec_for_content_type
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["scoring"])
+
+
+async def _serve(request: Request, endpoint: Endpoint) -> Response:
+    request_codec = codec_for_content_type(request.headers.get("content-type"))
+    request.state.error_codec = request_codec
+    response_codec = codec_for_accept(request.headers.get("accept"), request_codec)
+    request.state.error_codec = response_codec
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    content = await run_in_threadpool(endpoint.process, body, request_codec, response_codec)
+    return Response(content, media_type=response_codec.media_type)
+
+
+@router.post(
+    "/cross-entropy",
+    operation_id="crossEntropy",
+    summary="Softmax cross-entropy",
+    response_class=Response,
+    openapi_extra=request_body("CrossEntropyRequest"),
+    responses=response_body("LossResponse"),
+)
+async def cross_entropy(request: Request) -> Response:
+    """Softmax cross-entropy of logits (or log-probabilities, or probabilities) and labels."""
+    return await _serve(request, CROSS_ENTROPY)
+
+
+@router.post(
+    "/binary-cross-entropy",
+    operation_id="binaryCrossEntropy",
+    summary="Sigmoid (binary, multi-label) cross-entropy",
+    response_class=Response,
+    openapi_extra=request_body("BinaryCrossEntropyRequest"),
+    responses=response_body("LossResponse"),
+)
+async def binary_cross_entropy(request: Request) -> Response:
+    """Sigmoid cross-entropy of logits and targets in [0, 1], element by element."""
+    return await _serve(request, BINARY_CROSS_ENTROPY)
+
+
+@router.post(
+    "/softmax",
+    operation_id="softmax",
+    summary="Softmax, log-softmax and logsumexp",
+    response_class=Response,
+    openapi_extra=request_body("SoftmaxRequest"),
+    responses=response_body("SoftmaxResponse"),
+)
+async def softmax(request: Request) -> Response:
+    """Probabilities, log-probabilities and logsumexp of logits over the class axis."""
+    return await _serve(request, SOFTMAX)
