@@ -9,6 +9,7 @@ the session whatever happened.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -22,6 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 _UP_TIMEOUT = 900  # a first build installs every wheel
 _REQUIRED = os.environ.get("CI", "").lower() == "true"
+_PROJECT = re.compile(r"scorer-test-(?P<pid>\d+)-[0-9a-f]{6}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -48,6 +50,42 @@ def _engine_problem() -> str | None:
             last = (done.stderr.strip().splitlines() or [""])[-1]
             return f"{what} (`{' '.join(args)}`: {last})"
     return None
+
+
+def _remove_abandoned_stacks() -> None:
+    """Remove stacks of earlier test sessions whose process died without tearing down.
+
+    Only projects named by this fixture (``scorer-test-<pid>-<hex>``) whose pid is gone.
+    """
+    listed = subprocess.run(
+        ["docker", "ps", "--all", "--format", '{{.Label "com.docker.compose.project"}}'],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    for project in set(listed.stdout.split()):
+        match = _PROJECT.fullmatch(project)
+        if match and not Path(f"/proc/{match['pid']}").exists():
+            subprocess.run(
+                [
+                    "docker",
+                    "compose",
+                    "--project-name",
+                    project,
+                    "down",
+                    "--volumes",
+                    "--remove-orphans",
+                    "--rmi",
+                    "local",
+                    "--timeout",
+                    "10",
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                timeout=300,
+                check=False,
+            )
 
 
 def _free_port() -> int:
@@ -85,6 +123,7 @@ def stack() -> Iterator[Stack]:
         if _REQUIRED:
             pytest.fail(f"CI=true: {reason}", pytrace=False)
         pytest.skip(reason)
+    _remove_abandoned_stacks()
     project = f"scorer-test-{os.getpid()}-{secrets.token_hex(3)}"
     port = _free_port()
     env = {**os.environ, "SCORER_PORT": str(port), "COMPOSE_PROJECT_NAME": project}
