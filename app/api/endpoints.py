@@ -42,8 +42,11 @@ class Endpoint:
     def process(self, body: bytes, request_codec: Codec, response_codec: Codec) -> bytes:
         """Decode, validate, compute, encode: the whole request off the event loop."""
         decoded = request_codec.decode(body, self.array_fields)
-        options = self._options(decoded)
-        return response_codec.encode(self.run(options, decoded.arrays))
+        return response_codec.encode(self.compute(decoded))
+
+    def compute(self, decoded: DecodedBody) -> dict[str, Any]:
+        """Validate the options and run the core: the response tree, not yet encoded."""
+        return self.run(self._options(decoded), decoded.arrays)
 
     def _options(self, decoded: DecodedBody) -> BaseModel:
         # A null array field means "absent"; anything else unknown is an error.
