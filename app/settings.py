@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
 
@@ -24,6 +25,46 @@ class Settings(BaseSettings):
 
     log_level: str = "info"
     """Level of the service's own logs."""
+
+    max_decompressed_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    """Largest body after gzip/deflate decoding (Content-Encoding); past it, 413 (zip bombs)."""
+
+    max_elements: int = Field(default=2**25, gt=0)
+    """Most elements in any one array of a request (N x C for logits); more is 413."""
+
+    max_rank: int = Field(default=8, ge=1, le=32)
+    """Most dimensions of any array of a request; more is 422."""
+
+    max_json_depth: int = Field(default=32, ge=2, le=256)
+    """Deepest nesting of arrays and objects in a JSON body; deeper is 422."""
+
+    max_in_flight: int = Field(default=64, ge=1)
+    """Requests served at once by one worker; the next gets 503 with Retry-After."""
+
+    request_timeout_seconds: float = Field(default=60.0, gt=0.0)
+    """Deadline for reading, scoring and encoding one request; past it, 504."""
+
+    api_keys: Annotated[list[SecretStr], NoDecode] = []
+    """Bearer keys accepted (comma-separated in the environment); none means no auth."""
+
+    open_paths: Annotated[list[str], NoDecode] = ["/healthz", "/readyz", "/metrics"]
+    """Paths served without a key when api_keys is set (comma-separated)."""
+
+    cors_origins: Annotated[list[str], NoDecode] = []
+    """Origins allowed by CORS (comma-separated, or *); none means no CORS headers at all."""
+
+    metrics: bool = True
+    """Serve Prometheus metrics at /metrics (multiprocess when PROMETHEUS_MULTIPROC_DIR is set)."""
+
+    access_log: bool = True
+    """Write one JSON line per request (health probes and /metrics excepted)."""
+
+    @field_validator("api_keys", "open_paths", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
 
 @lru_cache
