@@ -1,0 +1,177 @@
+"""Cross-entropy with the requested metrics and the aggregate that merges across batches."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.core.errors import InvalidOption
+from app.core.losses import score_cross_entropy
+from app.core.metrics import classification as cls
+from app.core.metrics.aggregate import (
+    Aggregate,
+    CalibrationSums,
+    PerClassSums,
+    TokenSums,
+    TopKCounts,
+)
+from app.core.metrics.calibration import calibration_counts
+from app.core.metrics.options import MetricOptions
+from app.core.metrics.sequences import SequenceMetrics, sequence_metrics
+from app.core.metrics.summary import metrics_of
+from app.core.options import LossOptions
+from app.core.results import LossResult
+
+__all__ = ["Evaluation", "evaluate_cross_entropy"]
+
+MAX_BINS = 1000
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The loss result, the batch's aggregate, its metrics and per-sequence metrics."""
+
+    result: LossResult
+    aggregate: Aggregate
+    metrics: dict[str, Any]
+    sequences: SequenceMetrics | None
+
+
+def check_metric_options(m: MetricOptions) -> None:
+    """Reject option values that have no meaning, naming the option."""
+    bins = m.calibration_bins
+    if bins is not None and (isinstance(bins, bool) or not 1 <= bins <= MAX_BINS):
+        raise InvalidOption(
+            f"calibration_bins must be an integer in [1, {MAX_BINS}]; got {bins!r}",
+            ("metrics", "calibration_bins"),
+        )
+    for i, k in enumerate(m.top_k):
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidOption(
+                f"top_k values must be integers >= 1; got {k!r}", ("metrics", "top_k", i)
+            )
+    if len(set(m.top_k)) != len(m.top_k):
+        raise InvalidOption(
+            f"top_k values must be distinct; got {list(m.top_k)}", ("metrics", "top_k")
+        )
+
+
+def evaluate_cross_entropy(
+    predictions: Any, labels: Any, opts: LossOptions, metrics: MetricOptions
+) -> Evaluation:
+    """:func:`score_cross_entropy` plus the metrics of ``metrics``, over scored samples.
+
+    The truth is the class-index label, or ``argmax y`` for probability labels; the
+    prediction is ``argmax p`` and the confidence ``max p`` of the softmax of
+    ``logits / T`` (or of the given log_probs / probs). Metrics other than the loss are
+    unweighted means over scored (non-ignored) samples, as the diagnostics are. The
+    same :func:`metrics_of` turns this batch's aggregate, or a merge of many, into
+    numbers, so a dataset scored in batches gets the numbers of one request.
+
+    Example:
+        >>> ev = evaluate_cross_entropy(np.array([[1.0, 2.0, 3.0], [3.0, 0.0, 0.0]]),
+        ...     np.array([2, 1]), LossOptions(), MetricOptions(top_k=(1, 2)))
+        >>> [t["accuracy"] for t in ev.metrics["top_k"]]
+        [0.5, 1.0]
+    """
+    check_metric_options(metrics)
+    outputs: frozenset[Any] = opts.outputs | {"log_probs"}
+    result = score_cross_entropy(predictions, labels, dataclasses.replace(opts, outputs=outputs))
+    assert result.log_probs is not None
+    axis = opts.axis % result.log_probs.ndim
+    c = result.log_probs.shape[axis]
+    lead = result.per_sample.shape
+    lp = np.moveaxis(result.log_probs, axis, -1).reshape(-1, c)
+    y = np.asarray(labels)
+    target: NDArray[np.float64] | None = None
+    if result.label_kind == "index":
+        flat = y.reshape(-1)
+        scored = (
+            np.ones(flat.shape, bool) if opts.ignore_index is None else flat != opts.ignore_index
+        )
+        truth = np.where(scored, flat, 0).astype(np.intp)
+        cw = opts.class_weights
+        weight = np.ones(len(truth)) if cw is None else np.asarray(cw, np.float64)[truth]
+    else:
+        target = np.moveaxis(y, axis, -1).reshape(-1, c).astype(np.float64)
+        truth = np.argmax(target, axis=1)
+        scored = np.ones(len(truth), bool)
+        weight = np.ones(len(truth))
+    if opts.sample_weights is not None:
+        weight = weight * np.broadcast_to(
+            np.asarray(opts.sample_weights, np.float64), lead
+        ).reshape(-1)
+    if metrics.confusion and c > metrics.confusion_max_classes:
+        raise InvalidOption(
+            f"a confusion matrix needs at most confusion_max_classes"
+            f" ({metrics.confusion_max_classes}) classes; got {c}",
+            ("metrics", "confusion"),
+        )
+    seq = None
+    if metrics.sequences:
+        if result.label_kind != "index" or len(lead) < 2:
+            raise InvalidOption(
+                "sequence metrics need class-index labels of shape [sequences, tokens, ...];"
+                f" got labels of shape {y.shape}",
+                ("metrics", "sequences"),
+            )
+        token_nll = -lp[np.arange(len(truth)), truth].astype(np.float64)
+        seq = sequence_metrics(token_nll.reshape(lead), scored.reshape(lead))
+    aggregate = _aggregate(lp[scored], truth[scored], target, scored, result, weight, metrics, c)
+    if seq is not None:
+        aggregate = dataclasses.replace(
+            aggregate, sequences=TokenSums(seq.sequences, seq.token_count, seq.nll_sum)
+        )
+    if "log_probs" not in opts.outputs:
+        result = dataclasses.replace(result, log_probs=None)
+    return Evaluation(result, aggregate, metrics_of(aggregate), seq)
+
+
+def _aggregate(
+    lp: NDArray[np.floating],
+    truth: NDArray[np.intp],
+    target: NDArray[np.float64] | None,
+    scored: NDArray[np.bool_],
+    result: LossResult,
+    weight: NDArray[np.float64],
+    m: MetricOptions,
+    c: int,
+) -> Aggregate:
+    rows = np.arange(len(truth))
+    pred = np.argmax(lp, axis=1)
+    conf = np.exp(lp[rows, pred].astype(np.float64))
+    correct = pred == truth
+    loss = result.per_sample.reshape(-1)[scored].astype(np.float64)
+    w = weight[scored]
+    extra: dict[str, Any] = {}
+    if m.brier:
+        onehot = np.zeros(lp.shape)
+        onehot[rows, truth] = 1.0
+        truth_p = onehot if target is None else target[scored]
+        extra["brier_sum"] = float(np.sum(cls.brier_terms(np.exp(lp), truth_p)))
+    if m.calibration_bins is not None:
+        extra["calibration"] = CalibrationSums(
+            *calibration_counts(conf, correct, m.calibration_bins)
+        )
+    if m.top_k:
+        rank = cls.true_class_rank(lp, truth)
+        extra["top_k"] = TopKCounts(tuple(m.top_k), cls.top_k_correct(rank, tuple(m.top_k)))
+    if m.confusion:
+        extra["confusion"] = cls.confusion_counts(truth, pred, c)
+    if m.per_class:
+        extra["per_class"] = PerClassSums(*cls.per_class_sums(truth, correct, loss, w, c))
+    if m.loss_histogram:
+        extra["loss_histogram"] = cls.loss_histogram(loss)
+    return Aggregate(
+        classes=c,
+        count=len(truth),
+        correct=int(np.count_nonzero(correct)),
+        loss_sum=result.loss_sum,
+        total_weight=result.total_weight,
+        confidence_sum=float(np.sum(conf)),
+        **extra,
+    )
