@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.body import BodyTooLarge
+from app.api.inflate import DecompressedTooLarge, UnsupportedEncoding
+from app.api.limits import DeadlineExceeded, TooManyElements
 from app.codecs import (
     JSON,
     Codec,
@@ -25,6 +27,7 @@ from app.codecs import (
     UnsupportedMediaType,
 )
 from app.core import ScoringError
+from app.observability.stats import STATS_KEY
 
 __all__ = ["OptionsInvalid", "install_error_handlers", "problem_response"]
 
@@ -50,11 +53,15 @@ STATUS_TABLE: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (MalformedBody, HTTPStatus.BAD_REQUEST),
     (NotAcceptable, HTTPStatus.NOT_ACCEPTABLE),
     (BodyTooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
+    (DecompressedTooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
+    (TooManyElements, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
     (UnsupportedMediaType, HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
+    (UnsupportedEncoding, HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
     (InvalidArray, HTTPStatus.UNPROCESSABLE_ENTITY),
     (ScoringError, HTTPStatus.UNPROCESSABLE_ENTITY),
     (OptionsInvalid, HTTPStatus.UNPROCESSABLE_ENTITY),
     (RequestValidationError, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (DeadlineExceeded, HTTPStatus.GATEWAY_TIMEOUT),
 )
 
 
@@ -99,6 +106,9 @@ def problem_response(
         "instance": request.url.path,
         "errors": items,
     }
+    stats = request.scope.get(STATS_KEY)
+    if stats is not None and items:  # the reason in metrics and the access log
+        stats.error = items[0]["type"]
     headers = {"Retry-After": "1"} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
     return Response(
         codec.encode(body),

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
+from time import perf_counter
+
+import anyio
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.api.body import read_body
 from app.api.endpoints import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, SOFTMAX, Endpoint
+from app.api.limits import DeadlineExceeded, Limits, run_staged
 from app.api.openapi import request_body, response_body
 from app.codecs import codec_for_accept, codec_for_content_type
+from app.observability.stats import STATS_KEY, RequestStats
 
 __all__ = ["router"]
 
@@ -21,8 +26,25 @@ async def _serve(request: Request, endpoint: Endpoint) -> Response:
     request.state.error_codec = request_codec
     response_codec = codec_for_accept(request.headers.get("accept"), request_codec)
     request.state.error_codec = response_codec
-    body = await read_body(request, request.app.state.settings.max_body_bytes)
-    content = await run_in_threadpool(endpoint.process, body, request_codec, response_codec)
+    limits: Limits = request.app.state.limits
+    stats: RequestStats = request.scope.get(STATS_KEY) or RequestStats()
+    deadline = perf_counter() + limits.timeout
+    work = partial(
+        run_staged,
+        endpoint,
+        codecs=(request_codec, response_codec),
+        content_encoding=request.headers.get("content-encoding"),
+        limits=limits,
+        stats=stats,
+        deadline=deadline,
+    )
+    try:
+        with anyio.fail_after(limits.timeout):
+            body = await read_body(request, request.app.state.settings.max_body_bytes)
+            # On timeout the thread is abandoned; it stops at its next stage boundary.
+            content = await anyio.to_thread.run_sync(work, body, abandon_on_cancel=True)
+    except TimeoutError as exc:
+        raise DeadlineExceeded(limits.timeout) from exc
     return Response(content, media_type=response_codec.media_type)
 
 

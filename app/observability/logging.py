@@ -1,0 +1,46 @@
+"""JSON log lines on stdout: one object per line, for the service's own loggers."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import orjson
+
+__all__ = ["ACCESS_LOGGER", "JsonFormatter", "configure_logging"]
+
+ACCESS_LOGGER = "app.access"
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"ts", "level", "logger", "message", ...fields}``; extra fields come in ``fields``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if fields:
+            entry.update(fields)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def configure_logging(level: str, access_log: bool) -> None:
+    """Send the ``app`` loggers to stdout as JSON; silence uvicorn's access log if ours is on."""
+    logger = logging.getLogger("app")
+    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = False
+    # One line per request is ours (with the request id and timings); uvicorn's would repeat it.
+    logging.getLogger("uvicorn.access").disabled = access_log

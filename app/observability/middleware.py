@@ -1,0 +1,149 @@
+"""Pure ASGI middleware: request id, in-flight gauge, metrics and one access-log line."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from time import perf_counter
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.observability.logging import ACCESS_LOGGER
+from app.observability.metrics import IN_FLIGHT, Recorder
+from app.observability.stats import STATS_KEY, RequestStats
+
+__all__ = ["ObservabilityMiddleware"]
+
+_access = logging.getLogger(ACCESS_LOGGER)
+_MAX_ID = 128
+
+
+def _encoding(content_type: bytes) -> str:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    if media.endswith(b"json"):
+        return "json"
+    if media.endswith(b"msgpack"):
+        return "msgpack"
+    return "other"
+
+
+def _request_id(value: bytes) -> str:
+    # Accept the caller's id when it is short printable ASCII; otherwise mint one.
+    if 0 < len(value) <= _MAX_ID and value.isascii():
+        text = value.decode("ascii")
+        if text.isprintable():
+            return text
+    return uuid.uuid4().hex
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+class ObservabilityMiddleware:
+    """Counts, times and logs every request except the quiet paths (probes, /metrics)."""
+
+    def __init__(
+        self, app: ASGIApp, *, quiet_paths: Iterable[str], metrics: bool, access_log: bool
+    ) -> None:
+        self.app = app
+        self.quiet = frozenset(quiet_paths)
+        self.recorder = Recorder() if metrics else None
+        self.access_log = access_log
+        self._encodings: dict[bytes, str] = {}
+        self._paths: frozenset[str] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.quiet:
+            await self.app(scope, receive, send)
+            return
+        start = perf_counter()
+        request_id, encoding = b"", "none"
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value
+            elif name == b"content-type":
+                encoding = self._encodings.get(value) or self._encoding(value)
+        stats = RequestStats(_request_id(request_id))
+        scope[STATS_KEY] = stats
+        id_header = (b"x-request-id", stats.request_id.encode("ascii"))
+        status, received, sent = 500, 0, 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            return message
+
+        async def tagging_send(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        IN_FLIGHT.inc()
+        try:
+            await self.app(scope, counting_receive, tagging_send)
+        except BaseException:
+            stats.error = stats.error or "internal_error"
+            raise
+        finally:
+            IN_FLIGHT.dec()
+            seconds = perf_counter() - start
+            route = self._route(scope)
+            if self.recorder is not None:
+                self.recorder.record(route, status, encoding, seconds, received, sent, stats)
+            if self.access_log:
+                self._log(scope, route, status, encoding, seconds, received, sent, stats)
+
+    def _encoding(self, content_type: bytes) -> str:
+        label = _encoding(content_type)
+        if len(self._encodings) < 256:  # bounded: clients choose these bytes
+            self._encodings[content_type] = label
+        return label
+
+    def _route(self, scope: Scope) -> str:
+        # The router leaves the matched route in the scope: its path template is the label.
+        route = scope.get("route")
+        path: str | None = getattr(route, "path", None)
+        if path is not None:
+            return path
+        if self._paths is None:
+            routes: list[Any] = getattr(scope.get("app"), "routes", [])
+            self._paths = frozenset(r.path for r in routes if "{" not in getattr(r, "path", "{"))
+        # Rejected before routing (401, 503): the path if it is a route, never a free string.
+        return scope["path"] if scope["path"] in self._paths else "other"
+
+    @staticmethod
+    def _log(
+        scope: Scope,
+        route: str,
+        status: int,
+        encoding: str,
+        seconds: float,
+        received: int,
+        sent: int,
+        stats: RequestStats,
+    ) -> None:
+        fields = {
+            "request_id": stats.request_id,
+            "method": scope["method"],
+            "route": route,
+            "status": status,
+            "encoding": encoding,
+            "request_bytes": received,
+            "response_bytes": sent,
+            "duration_ms": round(seconds * 1000, 3),
+            "decode_ms": _ms(stats.decode),
+            "compute_ms": _ms(stats.compute),
+            "encode_ms": _ms(stats.encode),
+            "samples": stats.samples,
+            "classes": stats.classes,
+            "error": stats.error,
+        }
+        _access.info("request", extra={"fields": fields})
