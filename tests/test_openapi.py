@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import openapi_spec_validator
+
 from app.api import create_app
 from app.api.openapi import SPEC_PATH, render
 
@@ -16,7 +18,7 @@ def test_committed_spec_matches_code() -> None:
 
 def test_every_body_has_both_media_types() -> None:
     spec = json.loads(render(create_app()))
-    posts = [op["post"] for path, op in spec["paths"].items() if "post" in op]
+    posts = [op["post"] for path, op in spec["paths"].items() if "post" in op and path < "/v2"]
     assert len(posts) == 3
     for op in posts:
         assert set(op["requestBody"]["content"]) == {"application/json", "application/msgpack"}
@@ -29,3 +31,22 @@ def test_every_body_has_both_media_types() -> None:
     assert {"crossEntropy", "binaryCrossEntropy", "softmax", "healthz", "readyz"} <= ids
     for ref in ("CrossEntropyRequest", "LossResponse", "Problem", "TensorPayload"):
         assert ref in spec["components"]["schemas"]
+
+
+def test_open_inference_protocol_routes() -> None:
+    spec = json.loads(render(create_app()))
+    infer = [op["post"] for path, op in spec["paths"].items() if "post" in op and path >= "/v2"]
+    assert [op["operationId"] for op in infer] == ["modelInfer", "modelVersionInfer"]
+    for op in infer:
+        assert set(op["requestBody"]["content"]) == {
+            "application/json",
+            "application/octet-stream",
+        }
+        assert "InferenceError" in json.dumps(op["responses"]["422"])
+    ids = {op["operationId"] for path in spec["paths"].values() for op in path.values()}
+    assert {"serverMetadata", "serverLive", "serverReady", "modelMetadata"} <= ids
+    assert {"modelReady", "modelConfig"} <= ids
+
+
+def test_committed_spec_is_valid_openapi() -> None:
+    openapi_spec_validator.validate(json.loads(SPEC_PATH.read_text(encoding="utf-8")))

@@ -11,8 +11,8 @@ import app as package
 from app.api.errors import install_error_handlers
 from app.api.lifecycle import Readiness, lifespan_for
 from app.api.openapi import build_openapi
-from app.api.operations import install_operations
 from app.api.routes import health, scoring
+from app.api.v2 import router as v2_router
 from app.core import LossOptions, score_cross_entropy
 from app.settings import Settings, get_settings
 
@@ -48,8 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.readiness = readiness
     app.include_router(scoring.router)
     app.include_router(health.router)
+    app.include_router(v2_router)
     install_error_handlers(app)
-    install_operations(app, settings)
 
     def openapi() -> dict[str, Any]:
         return build_openapi(app)

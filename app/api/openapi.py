@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from app.api import schemas
+from app.api.v2 import schemas as v2_schemas
 
 __all__ = ["BODY_MEDIA_TYPES", "build_openapi", "error_responses", "request_body", "response_body"]
 
@@ -30,6 +31,7 @@ _MODELS: tuple[type[BaseModel], ...] = (
     schemas.LossResponse,
     schemas.SoftmaxResponse,
     schemas.Problem,
+    *v2_schemas.MODELS,
 )
 _ERRORS = {
     400: "Malformed body (not JSON / msgpack, or not an object)",

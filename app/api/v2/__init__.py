@@ -1,0 +1,5 @@
+"""The Open Inference Protocol (KServe V2) front door over the same core as /v1."""
+
+from app.api.v2.routes import router
+
+__all__ = ["router"]

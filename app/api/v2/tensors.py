@@ -1,0 +1,201 @@
+"""Open Inference Protocol tensors: the request header, JSON data, Triton's binary extension.
+
+A request is a JSON header, optionally followed by the raw bytes of the inputs whose
+``parameters`` carry ``binary_data_size`` (the header's length is then in the
+``Inference-Header-Content-Length`` HTTP header). Responses mirror it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+import numpy as np
+
+from app.codecs import JSON, InvalidArray, MalformedBody
+
+__all__ = [
+    "DATATYPES",
+    "HEADER_LENGTH",
+    "InferInput",
+    "InferRequest",
+    "OutputTensor",
+    "RequestedOutput",
+    "datatype_of",
+    "decode_input",
+    "encode_response",
+    "parse_request",
+]
+
+HEADER_LENGTH = "inference-header-content-length"
+DATATYPES: dict[str, np.dtype[Any]] = {
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+}
+_NAMES = {dtype.name: name for name, dtype in DATATYPES.items()}
+
+
+class InferInput(msgspec.Struct, forbid_unknown_fields=True):
+    """One input tensor of the header; ``data`` stays raw until its datatype is known."""
+
+    name: str
+    shape: list[Annotated[int, msgspec.Meta(ge=0)]]
+    datatype: str
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+    # Empty when absent (msgspec.Raw cannot be part of a union with None).
+    data: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
+
+
+class RequestedOutput(msgspec.Struct, forbid_unknown_fields=True):
+    """An output asked for by name; ``parameters.binary_data`` picks its encoding."""
+
+    name: str
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class InferRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The inference request header."""
+
+    inputs: list[InferInput]
+    id: str | None = None
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+    outputs: list[RequestedOutput] | None = None
+
+
+_decode_header = msgspec.json.Decoder(InferRequest).decode
+
+
+@dataclass(frozen=True)
+class OutputTensor:
+    """A response tensor: its name, values and whether it travels as binary data."""
+
+    name: str
+    array: np.ndarray[Any, np.dtype[Any]]
+    binary: bool
+
+
+def parse_request(body: bytes, header_length: str | None) -> tuple[InferRequest, list[bytes]]:
+    """Split the body into the header and the binary blob of each input (b"" for JSON data)."""
+    size = len(body)
+    if header_length is not None:
+        if not header_length.isdigit() or int(header_length) > size:
+            raise MalformedBody(
+                f"Inference-Header-Content-Length must be an integer in [0, {size}]; "
+                f"got {header_length!r}"
+            )
+        size = int(header_length)
+    try:
+        request = _decode_header(body[:size])
+    except msgspec.ValidationError as exc:
+        raise MalformedBody(f"invalid inference request: {exc}") from exc
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise MalformedBody(f"the inference request header is not JSON: {exc}") from exc
+    blobs: list[bytes] = []
+    offset = size
+    for tensor in request.inputs:
+        length = tensor.parameters.get("binary_data_size")
+        if length is None:
+            blobs.append(b"")
+            continue
+        if type(length) is not int or length < 0 or offset + length > len(body):
+            raise MalformedBody(
+                f"input {tensor.name!r}: binary_data_size {length!r} does not fit the "
+                f"{len(body) - offset} bytes left after the header"
+            )
+        blobs.append(body[offset : offset + length])
+        offset += length
+    if offset != len(body):
+        raise MalformedBody(
+            f"{len(body) - offset} bytes after the header and binary inputs are unaccounted for"
+        )
+    return request, blobs
+
+
+def decode_input(tensor: InferInput, blob: bytes) -> np.ndarray[Any, np.dtype[Any]]:
+    """The input as a NumPy array of its datatype and shape."""
+    dtype = DATATYPES.get(tensor.datatype)
+    if dtype is None:
+        raise InvalidArray(
+            f"{tensor.name}: unsupported datatype {tensor.datatype!r}; "
+            f"expected one of {', '.join(DATATYPES)}",
+            (tensor.name, "datatype"),
+        )
+    count = math.prod(tensor.shape)
+    if "binary_data_size" in tensor.parameters:
+        if tensor.data:
+            raise InvalidArray(f"{tensor.name}: both data and binary_data_size", (tensor.name,))
+        if len(blob) != count * dtype.itemsize:
+            raise InvalidArray(
+                f"{tensor.name}: got {len(blob)} bytes, but shape {tensor.shape} of "
+                f"{tensor.datatype} needs {count * dtype.itemsize}",
+                (tensor.name, "binary_data_size"),
+            )
+        return np.frombuffer(blob, dtype=dtype).reshape(tensor.shape)
+    if not tensor.data:
+        raise InvalidArray(f"{tensor.name}: no data and no binary_data_size", (tensor.name,))
+    # The v1 JSON codec decodes nested or flat lists with exact error locations and
+    # the "inf"/"-inf"/"nan" strings; the name is a known input name, so safe to splice.
+    wrapped = b'{"' + tensor.name.encode() + b'":' + bytes(tensor.data) + b"}"
+    decoded = JSON.decode(wrapped, frozenset({tensor.name})).arrays.get(tensor.name)
+    if decoded is None:
+        raise InvalidArray(f"{tensor.name}: data is null", (tensor.name, "data"))
+    values = decoded.array.reshape(-1)
+    if values.size != count:
+        raise InvalidArray(
+            f"{tensor.name}: shape {tensor.shape} needs {count} values; got {values.size}",
+            (tensor.name, "data"),
+        )
+    return _cast(values, dtype, tensor).reshape(tensor.shape)
+
+
+def _cast(
+    values: np.ndarray[Any, np.dtype[Any]], dtype: np.dtype[Any], tensor: InferInput
+) -> np.ndarray[Any, np.dtype[Any]]:
+    if dtype.kind == "f":
+        return values.astype(dtype)
+    if values.size and values.dtype.kind != "i":
+        raise InvalidArray(
+            f"{tensor.name}: {tensor.datatype} data must be integers", (tensor.name, "data")
+        )
+    info = np.iinfo(dtype)
+    if values.size and (values.min() < info.min or values.max() > info.max):
+        raise InvalidArray(
+            f"{tensor.name}: a value is out of the {tensor.datatype} range", (tensor.name, "data")
+        )
+    return values.astype(dtype)
+
+
+def datatype_of(array: np.ndarray[Any, np.dtype[Any]]) -> str:
+    """The protocol's name for the array's dtype."""
+    return _NAMES[array.dtype.name]
+
+
+def encode_response(
+    header: dict[str, Any], outputs: list[OutputTensor]
+) -> tuple[bytes, int | None]:
+    """The response body and, when any output is binary, the JSON header's length."""
+    described: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    for out in outputs:
+        tensor: dict[str, Any] = {
+            "name": out.name,
+            "datatype": datatype_of(out.array),
+            "shape": list(out.array.shape),
+        }
+        if out.binary:
+            data = np.ascontiguousarray(out.array, dtype=out.array.dtype.newbyteorder("<"))
+            blobs.append(data.tobytes())
+            tensor["parameters"] = {"binary_data_size": len(blobs[-1])}
+        else:
+            # The JSON codec writes non-finite floats as "inf", "-inf", "nan", as /v1 does.
+            tensor["data"] = out.array.reshape(-1)
+        described.append(tensor)
+    encoded = JSON.encode({**header, "outputs": described})
+    if not blobs:
+        return encoded, None
+    return b"".join([encoded, *blobs]), len(encoded)
