@@ -11,6 +11,7 @@ import app as package
 from app.api.errors import install_error_handlers
 from app.api.lifecycle import Readiness, lifespan_for
 from app.api.openapi import build_openapi
+from app.api.operations import install_operations
 from app.api.routes import health, scoring
 from app.api.v2 import router as v2_router
 from app.core import LossOptions, score_cross_entropy
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(v2_router)
     install_error_handlers(app)
+    install_operations(app, settings)
 
     def openapi() -> dict[str, Any]:
         return build_openapi(app)
