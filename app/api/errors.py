@@ -125,7 +125,7 @@ async def _known(request: Request, exc: Exception) -> Response:
 async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     status = HTTPStatus(exc.status_code)
-    item = {"loc": [], "message": str(exc.detail), "type": _snake(status.name)}
+    item = {"loc": [], "message": str(exc.detail), "type": status.name.lower()}
     response = problem_response(request, status, [item])
     response.headers.update(exc.headers or {})
     return response

@@ -60,12 +60,14 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         start = perf_counter()
-        request_id, encoding = b"", "none"
+        request_id, encoding, declared = b"", "none", b""
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 request_id = value
             elif name == b"content-type":
                 encoding = self._encodings.get(value) or self._encoding(value)
+            elif name == b"content-length":
+                declared = value
         stats = RequestStats(_request_id(request_id))
         scope[STATS_KEY] = stats
         id_header = (b"x-request-id", stats.request_id.encode("ascii"))
@@ -96,6 +98,8 @@ class ObservabilityMiddleware:
             IN_FLIGHT.dec()
             seconds = perf_counter() - start
             route = self._route(scope)
+            if declared.isdigit():  # a body refused or never read still had a size
+                received = max(received, int(declared))
             if self.recorder is not None:
                 self.recorder.record(route, status, encoding, seconds, received, sent, stats)
             if self.access_log:

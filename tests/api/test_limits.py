@@ -1,0 +1,260 @@
+"""Every request limit against a live uvicorn: size, inflation, elements, rank, depth,
+byte length, requests in flight, the deadline; and peak memory for a large request."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import numpy as np
+import pytest
+
+from tests.api.wire import encode, tensor
+from tests.live_server import LiveServer, live_server
+
+GOOD = {"logits": [[1.0, 2.0, 3.0], [0.5, 0.1, -1.0]], "labels": [2, 0]}
+LIMITS = {
+    "SCORER_MAX_BODY_BYTES": "20000",
+    "SCORER_MAX_DECOMPRESSED_BYTES": "50000",
+    "SCORER_MAX_ELEMENTS": "1000",
+    "SCORER_MAX_RANK": "3",
+    "SCORER_MAX_JSON_DEPTH": "8",
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_server(tmp_path_factory.mktemp("limits"), LIMITS) as live:
+        yield live
+        assert live.alive()
+
+
+@pytest.fixture(scope="module")
+def http(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+def _post(http: httpx.Client, content: bytes, media: str = "application/json", **headers: str):
+    return http.post(
+        "/v1/cross-entropy", content=content, headers={"content-type": media, **headers}
+    )
+
+
+def _problem(response: httpx.Response, status: int, loc: list[Any] | None = None) -> Any:
+    assert response.status_code == status, response.text
+    problem = response.json() if "json" in response.headers["content-type"] else None
+    if problem is None:
+        problem = msgspec.msgpack.decode(response.content)
+    assert problem["status"] == status
+    if loc is not None:
+        assert problem["errors"][0]["loc"] == loc, problem
+    return problem
+
+
+def test_body_over_limit_by_content_length(http: httpx.Client) -> None:
+    body = encode({**GOOD, "pad": "x" * 30000}, "json")[0]
+    problem = _problem(_post(http, body), 413)
+    assert "20000" in problem["detail"]
+
+
+def test_chunked_body_over_limit(http: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"logits": [[1.0, 2.0]], "labels": [0], "pad": "'
+        for _ in range(40):
+            yield b"x" * 1000
+        yield b'"}'
+
+    response = http.post(
+        "/v1/cross-entropy", content=chunks(), headers={"content-type": "application/json"}
+    )
+    _problem(response, 413)
+
+
+@pytest.mark.parametrize(
+    "coding",
+    [
+        pytest.param("gzip", id="gzip"),
+        pytest.param("deflate", id="deflate-zlib"),
+        pytest.param("raw-deflate", id="deflate-raw"),
+    ],
+)
+def test_compressed_bodies_are_scored(http: httpx.Client, coding: str) -> None:
+    body = encode(GOOD, "json")[0]
+    if coding == "gzip":
+        packed = gzip.compress(body)
+    elif coding == "deflate":
+        packed = zlib.compress(body)
+    else:
+        packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        packed = packer.compress(body) + packer.flush()
+    header = "deflate" if coding == "raw-deflate" else coding
+    plain = _post(http, body)
+    response = _post(http, packed, **{"content-encoding": header})
+    assert response.status_code == 200, response.text
+    assert response.json()["loss"] == plain.json()["loss"]
+
+
+def test_zip_bomb_is_413_not_an_oom(http: httpx.Client, server: LiveServer) -> None:
+    # 100 MB of zeros gzip to about 100 kB: under neither limit compressed, far over inflated.
+    bomb = gzip.compress(b"0" * 1_000_000, compresslevel=9)
+    assert len(bomb) < 20000
+    problem = _problem(_post(http, bomb, **{"content-encoding": "gzip"}), 413)
+    assert problem["errors"][0]["type"] == "decompressed_too_large"
+    assert "50000" in problem["detail"]
+    assert server.alive()
+
+
+def test_corrupt_gzip_is_400(http: httpx.Client) -> None:
+    packed = gzip.compress(encode(GOOD, "json")[0])
+    _problem(_post(http, packed[: len(packed) // 2], **{"content-encoding": "gzip"}), 400)
+    _problem(_post(http, b"not gzip at all", **{"content-encoding": "gzip"}), 400)
+
+
+def test_unknown_content_encoding_is_415(http: httpx.Client) -> None:
+    _problem(_post(http, b"...", **{"content-encoding": "br"}), 415)
+
+
+@pytest.mark.parametrize("encoding", [pytest.param("json"), pytest.param("msgpack")])
+def test_too_many_elements_is_413(http: httpx.Client, encoding: str) -> None:
+    logits = np.zeros((100, 11))  # 1100 > 1000
+    body = {"logits": tensor(logits, json_body=encoding == "json"), "labels": [0] * 100}
+    content, media = encode(body, encoding)
+    problem = _problem(_post(http, content, media), 413, ["logits"])
+    assert "1100 elements" in problem["detail"]
+
+
+def test_rank_over_limit_is_422(http: httpx.Client) -> None:
+    body = {"logits": np.zeros((1, 1, 1, 3)).tolist(), "labels": [[[0]]]}
+    problem = _problem(_post(http, encode(body, "json")[0]), 422, ["logits"])
+    assert "4 dimensions" in problem["detail"]
+
+
+def test_json_depth_names_the_field(http: httpx.Client) -> None:
+    deep = b"[" * 9 + b"1" + b"]" * 9
+    body = b'{"labels": [0], "logits": ' + deep + b"}"
+    _problem(_post(http, body), 422, ["logits"])
+    body = b'{"logits": [[1.0, 2.0]], "labels": [0], "reduction": ' + deep + b"}"
+    _problem(_post(http, body), 422, ["reduction"])
+
+
+@pytest.mark.parametrize("encoding", [pytest.param("json"), pytest.param("msgpack")])
+def test_nesting_past_the_decoder_is_422(http: httpx.Client, encoding: str) -> None:
+    depth = 5000
+    if encoding == "json":
+        content = b'{"reduction": ' + b"[" * depth + b"]" * depth + b"}"
+        media = "application/json"
+    else:
+        content = b"\x81\xa9reduction" + b"\x91" * depth + b"\xc0"
+        media = "application/msgpack"
+    _problem(_post(http, content, media), 422)
+
+
+def test_tensor_byte_length_mismatch_is_422(http: httpx.Client) -> None:
+    body = {"logits": tensor(np.zeros((2, 3), np.float32), json_body=False), "labels": [0, 1]}
+    body["logits"]["data"] = body["logits"]["data"][:-4]
+    content, media = encode(body, "msgpack")
+    problem = _problem(_post(http, content, media), 422, ["logits", "data"])
+    assert "20 bytes" in problem["detail"]
+
+
+# In flight and deadline: one slot and a 1 s deadline, held by a slow upload.
+
+
+@pytest.fixture(scope="module")
+def narrow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    env = {"SCORER_MAX_IN_FLIGHT": "1", "SCORER_REQUEST_TIMEOUT_SECONDS": "1"}
+    with live_server(tmp_path_factory.mktemp("narrow"), env) as live:
+        yield live
+
+
+def test_in_flight_cap_then_deadline(narrow: LiveServer) -> None:
+    def slow_body() -> Iterator[bytes]:
+        yield b'{"logits": [[1.0, 2.0]], "labels": [0], "pad": "'
+        for _ in range(30):
+            time.sleep(0.1)
+            yield b"x" * 10
+        yield b'"}'
+
+    outcome: dict[str, httpx.Response] = {}
+
+    def upload() -> None:
+        with httpx.Client(base_url=narrow.url, timeout=30) as client:
+            outcome["slow"] = client.post(
+                "/v1/cross-entropy",
+                content=slow_body(),
+                headers={"content-type": "application/json"},
+            )
+
+    worker = threading.Thread(target=upload)
+    worker.start()
+    time.sleep(0.4)
+    with httpx.Client(base_url=narrow.url, timeout=30) as http:
+        busy = http.post("/v1/cross-entropy", json=GOOD)
+        assert busy.status_code == 503, busy.text
+        assert busy.headers["retry-after"] == "1"
+        assert busy.json()["errors"][0]["type"] == "overloaded"
+        assert http.get("/readyz").status_code == 200  # probes are never refused
+        worker.join(timeout=30)
+        problem = _problem(outcome["slow"], 504)
+        assert "1 s" in problem["detail"]
+        assert http.post("/v1/cross-entropy", json=GOOD).status_code == 200
+    assert narrow.alive()
+
+
+# Memory: peak RSS of the worker for a float32 binary request, relative to its payload.
+
+
+def peak_rss_ratio(tmp: Path, shape: tuple[int, int]) -> tuple[int, int, int]:
+    """(payload bytes, RSS before, peak RSS after) of one [N, C] float32 msgpack request."""
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal(shape, dtype=np.float32)
+    labels = rng.integers(0, shape[1], shape[0])
+    body = msgspec.msgpack.encode(
+        {"logits": tensor(logits, json_body=False), "labels": labels.tolist(), "diagnostics": True}
+    )
+    del logits
+    env = {
+        "SCORER_MAX_BODY_BYTES": str(len(body) + 1024),
+        "SCORER_MAX_ELEMENTS": str(shape[0] * shape[1]),
+    }
+    with live_server(tmp, env) as live:
+        status = Path(f"/proc/{live.proc.pid}/status")
+
+        def kib(field: str) -> int:
+            line = next(x for x in status.read_text().splitlines() if x.startswith(field))
+            return int(line.split()[1]) * 1024
+
+        before = kib("VmRSS:")
+        response = httpx.post(
+            f"{live.url}/v1/cross-entropy",
+            content=body,
+            headers={"content-type": "application/msgpack"},
+            timeout=600,
+        )
+        assert response.status_code == 200, response.text[:500]
+        return len(body), before, kib("VmHWM:")
+
+
+def test_peak_memory_is_a_small_multiple_of_the_payload(tmp_path: Path) -> None:
+    payload, before, peak = peak_rss_ratio(tmp_path, (512, 50257))  # 103 MB of float32
+    assert (peak - before) < 4 * payload, (payload, before, peak)
+
+
+if __name__ == "__main__":  # python -m tests.api.test_limits: the README's figure
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        payload, before, peak = peak_rss_ratio(Path(tmp), (4096, 50257))
+    mib = 1024 * 1024
+    print(
+        f"payload {payload / mib:.0f} MiB, RSS before {before / mib:.0f} MiB, "
+        f"peak {peak / mib:.0f} MiB, peak - before = {(peak - before) / payload:.2f} x payload"
+    )
