@@ -42,6 +42,15 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
 
 
+def _route_paths(app: Any) -> frozenset[str]:
+    # The documented paths without parameters (FastAPI's own route list is nested and lazy).
+    try:
+        paths = app.openapi()["paths"]
+    except Exception:  # not a FastAPI app: no labels but "other"
+        return frozenset()
+    return frozenset(path for path in paths if "{" not in path)
+
+
 class ObservabilityMiddleware:
     """Counts, times and logs every request except the quiet paths (probes, /metrics)."""
 
@@ -118,8 +127,7 @@ class ObservabilityMiddleware:
         if path is not None:
             return path
         if self._paths is None:
-            routes: list[Any] = getattr(scope.get("app"), "routes", [])
-            self._paths = frozenset(r.path for r in routes if "{" not in getattr(r, "path", "{"))
+            self._paths = _route_paths(scope.get("app"))
         # Rejected before routing (401, 503): the path if it is a route, never a free string.
         return scope["path"] if scope["path"] in self._paths else "other"
 

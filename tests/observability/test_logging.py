@@ -1,0 +1,103 @@
+"""One JSON line per request from a live uvicorn: request id, route, status, sizes, timings."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.live_server import LiveServer, live_server
+
+KEY = "sk-test-7f3a9c2e-do-not-log"
+SECRET_LABEL = "payload-marker-31337"
+GOOD = {"logits": [[1.0, 2.0, 3.0], [0.5, 0.1, -1.0]], "labels": [2, 0]}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_server(tmp_path_factory.mktemp("logs"), {"SCORER_API_KEYS": KEY}) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def lines(server: LiveServer) -> list[dict[str, Any]]:
+    auth = {"authorization": f"Bearer {KEY}"}
+    with httpx.Client(base_url=server.url, timeout=30, headers=auth) as http:
+        ok = http.post("/v1/cross-entropy", json=GOOD, headers={"x-request-id": "trace-abc-123"})
+        assert ok.headers["x-request-id"] == "trace-abc-123"
+        minted = http.post("/v1/softmax", json={"logits": [[1.0, 2.0]]})
+        assert len(minted.headers["x-request-id"]) == 32
+        bad = http.post("/v1/cross-entropy", json={**GOOD, "reduction": SECRET_LABEL})
+        assert bad.status_code == 422
+        for path in ("/healthz", "/readyz", "/metrics"):
+            assert http.get(path).status_code == 200
+        wrong = http.post(
+            "/v1/cross-entropy", json=GOOD, headers={"authorization": "Bearer wrong-key"}
+        )
+        assert wrong.status_code == 403
+        long_id = http.post(
+            "/v1/softmax", json={"logits": [[1.0]]}, headers={"x-request-id": "x" * 500}
+        )
+        assert long_id.headers["x-request-id"] != "x" * 500
+    time.sleep(0.2)
+    return [json.loads(line) for line in server.log_lines()]
+
+
+def _access(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [line for line in lines if line["logger"] == "app.access"]
+
+
+def test_every_line_is_json_with_a_level_and_time(lines: list[dict[str, Any]]) -> None:
+    assert lines
+    for line in lines:
+        assert {"ts", "level", "logger", "message"} <= line.keys()
+
+
+def test_one_line_per_request_and_none_for_probes(lines: list[dict[str, Any]]) -> None:
+    access = _access(lines)
+    assert [line["route"] for line in access] == [
+        "/v1/cross-entropy",
+        "/v1/softmax",
+        "/v1/cross-entropy",
+        "/v1/cross-entropy",
+        "/v1/softmax",
+    ]
+
+
+def test_the_line_carries_id_route_status_sizes_and_timings(lines: list[dict[str, Any]]) -> None:
+    line = _access(lines)[0]
+    assert line["request_id"] == "trace-abc-123"
+    assert line["method"] == "POST"
+    assert line["status"] == 200
+    assert line["encoding"] == "json"
+    assert line["request_bytes"] > 0
+    assert line["response_bytes"] > 0
+    assert (line["samples"], line["classes"]) == (2, 3)
+    for timing in ("duration_ms", "decode_ms", "compute_ms", "encode_ms"):
+        assert line[timing] >= 0
+    assert line["duration_ms"] >= line["decode_ms"] + line["compute_ms"] + line["encode_ms"]
+    assert line["error"] is None
+
+
+def test_errors_are_logged_by_type(lines: list[dict[str, Any]]) -> None:
+    access = _access(lines)
+    assert (access[2]["status"], access[2]["error"]) == (422, "literal_error")
+    assert (access[3]["status"], access[3]["error"]) == (403, "forbidden")
+
+
+def test_no_payload_and_no_key_in_the_logs(server: LiveServer, lines: list[dict[str, Any]]) -> None:
+    text = server.stdout.read_text() + server.stderr.read_text()
+    assert KEY not in text
+    assert "wrong-key" not in text
+    assert SECRET_LABEL not in text
+    assert "0.5" not in text  # no logits
+
+
+def test_request_ids_are_minted_when_absent_or_unusable(lines: list[dict[str, Any]]) -> None:
+    access = _access(lines)
+    assert len(access[1]["request_id"]) == 32
+    assert access[4]["request_id"] != "x" * 500
