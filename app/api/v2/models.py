@@ -17,7 +17,9 @@ from app.api.endpoints import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, SOFTMAX, Endp
 from app.api.errors import OptionsInvalid
 from app.codecs import DecodedArray, DecodedBody
 
-__all__ = ["MODELS", "Model", "TensorSpec"]
+__all__ = ["MODELS", "VERSION", "Model", "TensorSpec"]
+
+VERSION = "1"
 
 _LOSS_PARAMETERS = ("reduction", "ignore_index", "label_smoothing", "temperature", "axis")
 # Parameters tritonclient and perf_analyzer may send, which mean nothing to a scorer.

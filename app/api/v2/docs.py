@@ -1,0 +1,49 @@
+"""OpenAPI fragments of the raw-body inference routes (bodies read and written by hand)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["INFER", "NOT_FOUND", "NOT_READY"]
+
+Responses = dict[int | str, dict[str, Any]]
+
+_ERROR: dict[str, Any] = {
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceError"}}}
+}
+_BINARY = {"type": "string", "format": "binary"}
+_INFER_ERRORS = {
+    400: "Malformed request: not JSON, bad header length or binary sizes",
+    404: "No such model or version",
+    413: "Body larger than the configured limit",
+    422: "Invalid inputs, parameters or outputs",
+}
+
+NOT_FOUND: Responses = {404: {"description": "No such model or version", **_ERROR}}
+NOT_READY: Responses = {503: {"description": "Starting or draining", **_ERROR}}
+INFER: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}},
+            "application/octet-stream": {
+                "schema": {
+                    **_BINARY,
+                    "description": "A JSON InferenceRequest of Inference-Header-Content-Length "
+                    "bytes, then the bytes of each input with parameters.binary_data_size.",
+                }
+            },
+        },
+    },
+    "responses": {
+        "200": {
+            "description": "Outputs; binary outputs follow a JSON header of "
+            "Inference-Header-Content-Length bytes (application/octet-stream)",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/InferenceResponse"}},
+                "application/octet-stream": {"schema": _BINARY},
+            },
+        },
+        **{str(code): {"description": text, **_ERROR} for code, text in _INFER_ERRORS.items()},
+    },
+}

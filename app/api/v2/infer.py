@@ -1,0 +1,136 @@
+"""One inference request, start to finish, under the same limits as /v1."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from http import HTTPStatus
+from typing import Any
+
+import anyio
+import numpy as np
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.api.body import read_body
+from app.api.errors import OptionsInvalid, status_for
+from app.api.inflate import inflate
+from app.api.limits import DeadlineExceeded, Limits, NestingTooDeep, RankTooHigh, TooManyElements
+from app.api.v2.models import VERSION, Model
+from app.api.v2.tensors import (
+    HEADER_LENGTH,
+    OutputTensor,
+    decode_input,
+    encode_response,
+    parse_request,
+)
+from app.codecs import CodecError
+from app.core import ScoringError
+
+__all__ = ["error_response", "infer"]
+
+log = logging.getLogger("app.errors")
+
+
+def error_response(exc: Exception) -> JSONResponse:
+    """``{"error": message}`` with the status of the one error table."""
+    if isinstance(exc, HTTPException):
+        status, message = HTTPStatus(exc.status_code), str(exc.detail)
+    else:
+        status, message = status_for(exc), _message(exc)
+    if status == HTTPStatus.INTERNAL_SERVER_ERROR:
+        # Never a stack trace or an internal path in the body: the log has them.
+        log.exception("unhandled error in an inference request")
+        message = "internal error"
+    headers = {"Retry-After": "1"} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
+    return JSONResponse({"error": message}, status_code=int(status), headers=headers)
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, OptionsInvalid):
+        return "; ".join(
+            f"{'.'.join(map(str, loc))}: {text}" if loc else text for loc, text, _ in exc.errors
+        )
+    if isinstance(exc, ScoringError | CodecError):
+        return exc.message
+    return str(exc)
+
+
+async def infer(request: Request, model: Model) -> Response:
+    """Read the body, score it in a worker thread, answer with JSON or binary outputs."""
+    limits: Limits = request.app.state.limits
+    work = partial(
+        _process,
+        model,
+        header_length=request.headers.get(HEADER_LENGTH),
+        content_encoding=request.headers.get("content-encoding"),
+        limits=limits,
+    )
+    try:
+        with anyio.fail_after(limits.timeout):
+            body = await read_body(request, request.app.state.settings.max_body_bytes)
+            content, length = await anyio.to_thread.run_sync(work, body, abandon_on_cancel=True)
+    except TimeoutError:
+        return error_response(DeadlineExceeded(limits.timeout))
+    except Exception as exc:  # every error is {"error": ...} in this protocol
+        return error_response(exc)
+    if length is None:
+        return Response(content, media_type="application/json")
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(length)},
+    )
+
+
+def _process(
+    model: Model,
+    body: bytes,
+    header_length: str | None,
+    content_encoding: str | None,
+    limits: Limits,
+) -> tuple[bytes, int | None]:
+    if content_encoding is not None:
+        body = inflate(body, content_encoding, limits.max_decompressed_bytes)
+    try:
+        request, blobs = parse_request(body, header_length)
+    except RecursionError as exc:
+        raise NestingTooDeep("the inference request is nested too deeply to decode") from exc
+    arrays: dict[str, np.ndarray[Any, Any]] = {}
+    for tensor, blob in zip(request.inputs, blobs, strict=True):
+        if tensor.name not in model.endpoint.array_fields or tensor.name in arrays:
+            why = "given twice" if tensor.name in arrays else "unknown input"
+            known = ", ".join(spec.name for spec in model.inputs)
+            message = f"{why} {tensor.name!r}; {model.name} takes {known}"
+            raise OptionsInvalid([(("inputs", tensor.name), message, "extra_forbidden")])
+        _check_size(tensor.name, tensor.shape, limits)
+        arrays[tensor.name] = decode_input(tensor, blob)
+    requested = None if request.outputs is None else [out.name for out in request.outputs]
+    produced, used = model.compute(arrays, request.parameters, requested)
+    binary = {out.name: out.parameters.get("binary_data") for out in request.outputs or ()}
+    default = request.parameters.get("binary_data_output", False)
+    for flag in (default, *binary.values()):
+        if not isinstance(flag, bool | None):
+            raise OptionsInvalid([(("parameters",), "binary_data must be a boolean", "bool_type")])
+    outputs = [
+        OutputTensor(name, array, bool(default if binary.get(name) is None else binary[name]))
+        for name, array in produced.items()
+    ]
+    header: dict[str, Any] = {"model_name": model.name, "model_version": VERSION}
+    if request.id is not None:
+        header["id"] = request.id
+    header["parameters"] = used
+    return encode_response(header, outputs)
+
+
+def _check_size(name: str, shape: list[int], limits: Limits) -> None:
+    # Checked on the declared shape, before any data is decoded.
+    if len(shape) > limits.max_rank:
+        message = f"{name}: {len(shape)} dimensions; at most {limits.max_rank} are allowed"
+        raise RankTooHigh(message, (name,))
+    size = int(np.prod(shape, dtype=np.float64))
+    if size > limits.max_elements:
+        message = f"{name}: {size} elements; at most {limits.max_elements} are allowed"
+        raise TooManyElements(message, (name,))

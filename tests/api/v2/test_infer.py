@@ -1,0 +1,302 @@
+"""POST /v2/models/{name}/infer: the /v1 numbers through the Open Inference Protocol."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import pytest
+
+from tests.api.v2.wire import outputs, request
+from tests.api.wire import as_array, tensor
+
+VECTORS = json.loads((Path(__file__).parents[2] / "vectors" / "cross_entropy.json").read_text())
+CASES = VECTORS["cases"]
+ARRAY_FIELDS = {"logits", "labels", "class_weights", "sample_weights", "pos_weight"}
+RNG = np.random.default_rng(5)
+
+
+def _nan_aware(values: Any) -> np.ndarray:
+    return np.array(
+        json.loads(json.dumps(values).replace('"nan"', "NaN").replace('"-inf"', "-1e999"))
+    )
+
+
+def _vector_inputs(case: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    inputs, parameters = {}, {}
+    for key, value in case["request"].items():
+        if value is None:
+            continue
+        if key in ARRAY_FIELDS:
+            array = _nan_aware(value)
+            inputs[key] = array if array.dtype.kind == "i" else array.astype(np.float64)
+        else:
+            parameters[key] = value
+    return inputs, parameters
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
+def _infer(client: Any, model: str, body: bytes, headers: dict[str, str]) -> Any:
+    return client.post(f"/v2/models/{model}/infer", content=body, headers=headers)
+
+
+def _ok(response: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    assert response.status_code == 200, response.text
+    return outputs(response.content, response.headers.get("inference-header-content-length"))
+
+
+def _close(got: np.ndarray, expected: Any, tol: dict[str, float]) -> None:
+    expected = np.asarray(_nan_aware(expected), dtype=np.float64)
+    assert got.shape == expected.shape
+    finite = np.isfinite(expected)
+    assert np.array_equal(np.isfinite(got), finite)
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=tol["rtol"], atol=tol["atol"])
+
+
+@pytest.mark.parametrize(
+    "binary", [pytest.param(False, id="json"), pytest.param(True, id="binary")]
+)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c["name"]) for c in CASES if "expected" in c])
+def test_reference_case(client: Any, case: dict[str, Any], binary: bool) -> None:
+    inputs, parameters = _vector_inputs(case)
+    names = ["loss", "per_sample", "probs"]
+    body, headers = request(
+        inputs, binary=binary, outputs=names, binary_outputs=binary, parameters=parameters
+    )
+    header, out = _ok(_infer(client, case["endpoint"], body, headers))
+    expected, tol = case["expected"], case["tolerance"]
+    _close(out["per_sample"], expected["per_sample"], tol)
+    _close(out["probs"], expected["probs"], tol)
+    if expected["loss"] is None:
+        assert np.isnan(out["loss"]).all()  # asked for by name, with reduction none
+    else:
+        _close(out["loss"], [expected["loss"]], tol)
+    assert header["parameters"]["precision"] == "float64"
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, id=c["name"]) for c in CASES if c.get("expect_error")]
+)
+def test_reference_error(client: Any, case: dict[str, Any]) -> None:
+    # JSON data as the vector has it (nested, strings, ragged); the shape of its first rows.
+    tensors, parameters = [], {}
+    for key, value in case["request"].items():
+        if value is None:
+            continue
+        if key not in ARRAY_FIELDS:
+            parameters[key] = value
+            continue
+        shape, level = [], value
+        while isinstance(level, list):
+            shape.append(len(level))
+            level = level[0] if level else None
+        integers = all(type(v) is int for v in _leaves(value))
+        datatype = "INT64" if key == "labels" and integers else "FP64"
+        tensors.append({"name": key, "shape": shape, "datatype": datatype, "data": value})
+    body = json.dumps({"inputs": tensors, "parameters": parameters}).encode()
+    response = _infer(client, case["endpoint"], body, {})
+    assert response.status_code == 422, response.text
+    assert set(response.json()) == {"error"}
+
+
+def _v1(client: Any, endpoint: str, fields: dict[str, Any]) -> dict[str, Any]:
+    body = {
+        k: tensor(v, json_body=False) if isinstance(v, np.ndarray) else v for k, v in fields.items()
+    }
+    response = client.post(
+        f"/v1/{endpoint}",
+        content=msgspec.msgpack.encode(body),
+        headers={"content-type": "application/msgpack"},
+    )
+    assert response.status_code == 200, response.text
+    return msgspec.msgpack.decode(response.content)
+
+
+def _batch(dtype: str, n: int = 64, c: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    logits = (RNG.normal(size=(n, c)) * 4).astype(dtype)
+    return logits, RNG.integers(0, c, size=n)
+
+
+DIAGNOSTICS = ["accuracy", "mean_confidence", "mean_entropy", "mean_true_class_prob", "count"]
+NUMERICAL = ["max_abs_logit", "overflow_rows", "underflow_rows", "zero_probs"]
+PER_SAMPLE = ["predicted_class", "confidence", "true_class_prob", "margin", "true_class_rank"]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("label_dtype", ["int32", "int64"])
+@pytest.mark.parametrize(
+    "binary", [pytest.param(False, id="json"), pytest.param(True, id="binary")]
+)
+def test_cross_entropy_equals_v1(client: Any, dtype: str, label_dtype: str, binary: bool) -> None:
+    logits, labels = _batch(dtype)
+    labels = labels.astype(label_dtype)
+    weights = RNG.uniform(0.5, 2, size=7)
+    options = {"label_smoothing": 0.1, "temperature": 1.5, "ignore_index": 3}
+    v1 = _v1(
+        client,
+        "cross-entropy",
+        {
+            "logits": logits,
+            "labels": labels,
+            "class_weights": weights,
+            "outputs": ["per_sample", "probs", "log_probs"],
+            "per_sample_diagnostics": True,
+            **options,
+        },
+    )
+    names = ["loss", "loss_sum", "total_weight", "per_sample", "probs", "log_probs"]
+    body, headers = request(
+        {"logits": logits, "labels": labels, "class_weights": weights},
+        binary=binary,
+        outputs=names + DIAGNOSTICS + NUMERICAL + PER_SAMPLE,
+        binary_outputs=binary,
+        parameters=options,
+    )
+    header, out = _ok(_infer(client, "cross-entropy", body, headers))
+    assert header["parameters"] == {
+        "precision": v1["precision"],
+        "label_kind": "index",
+        "reduction": "mean",
+    }
+    assert header["model_name"] == "cross-entropy"
+    for name in ("loss", "loss_sum", "total_weight"):
+        assert out[name].tolist() == [v1[name]]
+    for name in ("per_sample", "probs", "log_probs"):
+        assert np.array_equal(out[name], as_array(v1[name]), equal_nan=True)
+        assert out[name].dtype == as_array(v1[name]).dtype
+    for name in DIAGNOSTICS:
+        assert out[name].tolist() == [v1["diagnostics"][name]]
+    for name in NUMERICAL:
+        assert out[name].tolist() == [v1["diagnostics"]["numerical"][name]]
+    for name in PER_SAMPLE:
+        expected = as_array(v1["diagnostics"]["per_sample"][name])
+        assert np.array_equal(out[name], expected, equal_nan=True)
+
+
+def test_binary_cross_entropy_equals_v1(client: Any) -> None:
+    logits = RNG.normal(size=(16, 5)).astype(np.float32)
+    labels = (RNG.uniform(size=(16, 5)) > 0.5).astype(np.float32)
+    pos_weight = np.array([1.0, 2.0, 3.0, 0.5, 1.0], dtype=np.float32)
+    v1 = _v1(
+        client,
+        "binary-cross-entropy",
+        {"logits": logits, "labels": labels, "pos_weight": pos_weight, "reduction": "sum"},
+    )
+    body, headers = request(
+        {"logits": logits, "labels": labels, "pos_weight": pos_weight},
+        binary=True,
+        parameters={"reduction": "sum", "binary_data_output": True},
+    )
+    header, out = _ok(_infer(client, "binary-cross-entropy", body, headers))
+    assert sorted(out) == ["loss", "loss_sum", "per_sample", "total_weight"]  # the defaults
+    assert out["loss"].tolist() == [v1["loss"]]
+    assert np.array_equal(out["per_sample"], as_array(v1["per_sample"]))
+    assert header["parameters"]["label_kind"] == "binary"
+
+
+def test_softmax_equals_v1(client: Any) -> None:
+    logits = RNG.normal(size=(3, 4, 9))
+    v1 = _v1(
+        client,
+        "softmax",
+        {"logits": logits, "outputs": ["probs", "log_probs", "logsumexp"], "temperature": 2.0},
+    )
+    body, headers = request(
+        {"logits": logits},
+        outputs=["probs", "log_probs", "logsumexp", "mean_entropy"],
+        parameters={"temperature": 2.0},
+    )
+    _, out = _ok(_infer(client, "softmax", body, headers))
+    for name in ("probs", "log_probs", "logsumexp"):
+        assert np.array_equal(out[name], as_array(v1[name]))
+    assert out["mean_entropy"].tolist() == [v1["diagnostics"]["mean_entropy"]]
+
+
+def test_default_outputs(client: Any) -> None:
+    body, headers = request({"logits": RNG.normal(size=(2, 3))})
+    header, out = _ok(_infer(client, "softmax", body, headers))
+    assert list(out) == ["probs"]
+    assert header["outputs"][0]["datatype"] == "FP64"
+    logits, labels = _batch("float64")
+    body, headers = request({"logits": logits, "labels": labels}, parameters={"reduction": "none"})
+    _, out = _ok(_infer(client, "cross-entropy", body, headers))
+    assert list(out) == ["loss_sum", "total_weight", "per_sample"]  # no loss with reduction none
+
+
+def test_binary_flags_per_output(client: Any) -> None:
+    logits, labels = _batch("float32")
+    tensors = {"logits": logits, "labels": labels}
+    header_json, _ = request(tensors, outputs=["loss"])
+    header = json.loads(header_json)
+    header["outputs"] = [
+        {"name": "loss", "parameters": {"binary_data": False}},
+        {"name": "per_sample"},
+    ]
+    header["parameters"] = {"binary_data_output": True}
+    response = _infer(client, "cross-entropy", json.dumps(header).encode(), {})
+    described, out = _ok(response)
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert "data" in described["outputs"][0]
+    assert described["outputs"][1]["parameters"]["binary_data_size"] == 64 * 4
+    assert out["per_sample"].dtype == np.float32
+
+
+def test_mixed_binary_and_json_inputs_nested_data(client: Any) -> None:
+    logits = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], dtype=np.float32)
+    blob = logits.tobytes()
+    header = {
+        "id": "req-7",
+        "inputs": [
+            {
+                "name": "logits",
+                "shape": [2, 3],
+                "datatype": "FP32",
+                "parameters": {"binary_data_size": len(blob)},
+            },
+            {"name": "labels", "shape": [2], "datatype": "INT64", "data": [[2, 0]]},
+        ],
+        "outputs": [{"name": "per_sample"}],
+    }
+    encoded = json.dumps(header).encode()
+    response = _infer(
+        client,
+        "cross-entropy",
+        encoded + blob,
+        {"inference-header-content-length": str(len(encoded))},
+    )
+    described, out = _ok(response)
+    assert described["id"] == "req-7"
+    assert response.headers["content-type"] == "application/json"
+    np.testing.assert_allclose(out["per_sample"], [0.40760596, 0.40760596], rtol=1e-6)
+
+
+def test_non_finite_outputs(client: Any) -> None:
+    logits = np.array([[0.0, -np.inf, 1.0]])
+    labels = np.array([1])
+    for binary in (False, True):
+        body, headers = request(
+            {"logits": logits, "labels": labels}, outputs=["loss", "probs"], binary_outputs=binary
+        )
+        response = _infer(client, "cross-entropy", body, headers)
+        _, out = _ok(response)
+        assert out["loss"].tolist() == [np.inf]
+        assert out["probs"][0, 1] == 0.0
+        if not binary:
+            assert '"data":["inf"]' in response.text
+
+
+def test_version_route(client: Any) -> None:
+    body, headers = request({"logits": RNG.normal(size=(2, 3))})
+    ok = client.post("/v2/models/softmax/versions/1/infer", content=body, headers=headers)
+    assert ok.status_code == 200
+    missing = client.post("/v2/models/softmax/versions/2/infer", content=body, headers=headers)
+    assert missing.status_code == 404
+    assert "only version 1" in missing.json()["error"]
