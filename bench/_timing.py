@@ -39,6 +39,32 @@ def timeit(fn: Callable[[], object], budget: float = 0.4, min_rounds: int = 5) -
     return {"median": statistics.median(rounds), "min": min(rounds), "rounds": len(rounds)}
 
 
+def busy_cores(seconds: float = 0.5) -> float:
+    """Cores the whole machine kept busy over ``seconds`` (from /proc/stat)."""
+
+    def busy() -> tuple[float, float]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]
+        return sum(fields[:8]) - idle, time.monotonic()
+
+    (b0, t0), _ = busy(), time.sleep(seconds)
+    b1, t1 = busy()
+    return (b1 - b0) / os.sysconf("SC_CLK_TCK") / (t1 - t0)
+
+
+def wait_for_quiet(limit: float = 0.3, patience: float = 30.0) -> float:
+    """Wait up to ``patience`` s for other processes to use under ``limit`` cores.
+
+    The machine may be shared; returns the background load last seen, which the
+    benchmarks record beside each measurement so that a noisy one can be spotted.
+    """
+    deadline = time.monotonic() + patience
+    load = busy_cores()
+    while load > limit and time.monotonic() < deadline:
+        load = busy_cores()
+    return load
+
+
 def peak_memory(fn: Callable[[], object]) -> int:
     """Peak bytes allocated while ``fn`` runs, through tracemalloc (NumPy reports its buffers).
 

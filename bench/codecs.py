@@ -21,7 +21,7 @@ import msgspec
 import numpy as np
 import orjson
 
-from bench._timing import fmt_time, machine, table, timeit, write_results
+from bench._timing import fmt_time, machine, table, timeit, wait_for_quiet, write_results
 from bench.payloads import arrays, body
 
 SHAPES = [(64, 10), (4096, 1000)]
@@ -116,7 +116,9 @@ def bench_case(
         "encode": lambda: codec.encode(ours_tree),
         "encode anchor": _anchor_encode(anchor_tree, encoding, tensor),
     }
+    background = wait_for_quiet(patience=10)
     return {
+        "background_cores": background,
         "shape": list(shape),
         "encoding": encoding,
         "form": "tensor" if tensor else "lists",
@@ -127,13 +129,13 @@ def bench_case(
 
 
 def report(cases: list[dict[str, Any]]) -> str:
-    """Markdown table: times, MB/s of the body, ratio to the anchor."""
+    """Markdown table: best times, MB/s of the body, ratio to the anchor (medians in the JSON)."""
     rows = []
     for case in cases:
         m = case["methods"]
         label = f"{'x'.join(map(str, case['shape']))} {case['encoding']} {case['form']}"
         for op, size in (("decode", case["request_bytes"]), ("encode", case["response_bytes"])):
-            ours, anchor = m[op]["median"], m[f"{op} anchor"]["median"]
+            ours, anchor = m[op]["min"], m[f"{op} anchor"]["min"]
             rows.append(
                 [
                     label,

@@ -53,6 +53,10 @@ STAGES = [
 ]
 
 
+# py-spy cannot always tell a thread parked on a lock from a running one: drop those stacks.
+IDLE_LEAVES = ("Condition.wait (", "Queue.get (", "Event.wait (", "Thread._wait_for_tstate_lock (")
+
+
 def stage(frames: list[str]) -> str:
     """The stage of one stack: the deepest frame that matches a rule."""
     for frame in reversed(frames):
@@ -74,6 +78,8 @@ def summarise(raw: Path, top: int = 15) -> str:
             continue
         count = int(count_text)
         frames = stack.split(";")[1:]  # the first entry names the process / thread
+        if frames and _short(frames[-1]).startswith(IDLE_LEAVES):
+            continue
         total += count
         stages[stage(frames)] += count
         for name in dict.fromkeys(_short(f) for f in frames):
