@@ -35,7 +35,7 @@ from typing import Any
 
 import msgspec
 
-from bench._timing import machine, table, write_results
+from bench._timing import machine, table, wait_for_quiet, write_results
 from bench.payloads import MEDIA_TYPES, arrays, body
 
 REPO = Path(__file__).resolve().parent.parent
@@ -219,6 +219,7 @@ def measure(
     single = check(server, scenario, payload)
     seconds = duration if single < 0.5 else min(max(duration, 6 * single), 60)
     wrk(server.port, scenario, path, 1 if single < 0.5 else 2 * single)  # warm-up
+    background = wait_for_quiet(patience=10)
     cpu, busy = server.cpu_seconds(), busy_seconds()
     result = wrk(server.port, scenario, path, seconds)
     result["server_cpu_s"] = server.cpu_seconds() - cpu
@@ -231,6 +232,7 @@ def measure(
     result["wrk_cpu_cores"] = result["wrk_cpu_s"] / wall
     result["other_cpu_cores"] = max(0.0, others / wall)
     result["single_request_s"] = single
+    result["background_before_cores"] = background
     if result["status_errors"] or result["timeouts"] or result["requests"] == 0:
         raise RuntimeError(f"{scenario.name}: errors in {result}")
     return result
