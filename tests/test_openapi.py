@@ -18,10 +18,13 @@ def test_committed_spec_matches_code() -> None:
 
 def test_every_body_has_both_media_types() -> None:
     spec = json.loads(render(create_app()))
-    posts = [op["post"] for path, op in spec["paths"].items() if "post" in op and path < "/v2"]
-    assert len(posts) == 3
-    for op in posts:
+    posts = {path: op["post"] for path, op in spec["paths"].items() if "post" in op}
+    posts = {path: op for path, op in posts.items() if path < "/v2"}
+    assert len(posts) == 5
+    for path, op in posts.items():
         assert set(op["requestBody"]["content"]) == {"application/json", "application/msgpack"}
+        if path == "/v1/report":  # answers HTML or SVG, checked below
+            continue
         assert set(op["responses"]["200"]["content"]) == {
             "application/json",
             "application/msgpack",
@@ -50,3 +53,14 @@ def test_open_inference_protocol_routes() -> None:
 
 def test_committed_spec_is_valid_openapi() -> None:
     openapi_spec_validator.validate(json.loads(SPEC_PATH.read_text(encoding="utf-8")))
+
+
+def test_metrics_routes() -> None:
+    spec = json.loads(render(create_app()))
+    merge = spec["paths"]["/v1/aggregates/merge"]["post"]
+    assert merge["operationId"] == "mergeAggregates"
+    report = spec["paths"]["/v1/report"]["post"]
+    assert set(report["responses"]["200"]["content"]) == {"text/html", "image/svg+xml"}
+    assert "501" in report["responses"]
+    for ref in ("MergeRequest", "DatasetMetrics", "AggregateModel", "MetricsOptions"):
+        assert ref in spec["components"]["schemas"]

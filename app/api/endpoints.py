@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from app.api.errors import OptionsInvalid
+from app.api.metrics import add_metrics, evaluate
 from app.api.schemas import BinaryCrossEntropyOptions, CrossEntropyOptions, SoftmaxOptions
 from app.codecs import Codec, DecodedArray, DecodedBody, Tensor
 from app.core import (
@@ -159,10 +160,21 @@ def _core_loss_options(options: Any, arrays: dict[str, DecodedArray], kind: str)
     )
 
 
-def _run_cross_entropy(options: CrossEntropyOptions, arrays: dict[str, DecodedArray]) -> Any:
+def loss_inputs(
+    options: CrossEntropyOptions, arrays: dict[str, DecodedArray]
+) -> tuple[DecodedArray, np.ndarray[Any, Any], LossOptions]:
+    """The predictions, labels and core options of a cross-entropy request."""
     kind, pred = _predictions(arrays, PREDICTION_FIELDS)
-    labels = _required(arrays, "labels")
-    result = score_cross_entropy(pred.array, labels, _core_loss_options(options, arrays, kind))
+    return pred, _required(arrays, "labels"), _core_loss_options(options, arrays, kind)
+
+
+def _run_cross_entropy(options: CrossEntropyOptions, arrays: dict[str, DecodedArray]) -> Any:
+    pred, labels, core_options = loss_inputs(options, arrays)
+    if options.metrics is not None:  # evaluation metrics: their own, slower path
+        evaluation = evaluate(pred.array, labels, core_options, options.metrics)
+        body = _loss_body(evaluation.result, options.outputs, pred, labels)
+        return add_metrics(body, evaluation, options.metrics, pred.tensor)
+    result = score_cross_entropy(pred.array, labels, core_options)
     return _loss_body(result, options.outputs, pred, labels)
 
 

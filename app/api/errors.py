@@ -28,6 +28,7 @@ from app.codecs import (
 )
 from app.core import ScoringError
 from app.observability.stats import STATS_KEY
+from app.report import ReportUnavailable
 
 __all__ = ["OptionsInvalid", "install_error_handlers", "problem_response"]
 
@@ -61,6 +62,7 @@ STATUS_TABLE: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (ScoringError, HTTPStatus.UNPROCESSABLE_ENTITY),
     (OptionsInvalid, HTTPStatus.UNPROCESSABLE_ENTITY),
     (RequestValidationError, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (ReportUnavailable, HTTPStatus.NOT_IMPLEMENTED),
     (DeadlineExceeded, HTTPStatus.GATEWAY_TIMEOUT),
 )
 

@@ -13,6 +13,7 @@ from app.api.lifecycle import Readiness, lifespan_for
 from app.api.openapi import build_openapi
 from app.api.operations import install_operations
 from app.api.routes import health, scoring
+from app.api.routes import metrics as metric_routes
 from app.api.v2 import router as v2_router
 from app.core import LossOptions, score_cross_entropy
 from app.settings import Settings, get_settings
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.readiness = readiness
     app.include_router(scoring.router)
+    app.include_router(metric_routes.router)
     app.include_router(health.router)
     app.include_router(v2_router)
     install_error_handlers(app)

@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from app.api import schemas
+from app.api import metric_schemas, schemas
 from app.api.v2 import schemas as v2_schemas
 
 __all__ = ["BODY_MEDIA_TYPES", "build_openapi", "error_responses", "request_body", "response_body"]
@@ -31,6 +31,8 @@ _MODELS: tuple[type[BaseModel], ...] = (
     schemas.LossResponse,
     schemas.SoftmaxResponse,
     schemas.Problem,
+    metric_schemas.MergeRequest,
+    metric_schemas.DatasetMetrics,
     *v2_schemas.MODELS,
 )
 _ERRORS = {

@@ -10,6 +10,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.metric_schemas import (
+    AggregateModel,
+    CalibrationModel,
+    LossHistogramModel,
+    MetricsOptions,
+    PerClassModel,
+    SequencesModel,
+    TopKModel,
+)
+
 __all__ = [
     "BinaryCrossEntropyOptions",
     "BinaryCrossEntropyRequest",
@@ -80,6 +90,10 @@ class _LossOptions(_PredictionOptions):
 
 class CrossEntropyOptions(_LossOptions):
     """Options of softmax cross-entropy."""
+
+    metrics: MetricsOptions | None = Field(
+        default=None, description="Evaluation metrics to add to the diagnostics."
+    )
 
 
 class BinaryCrossEntropyOptions(_LossOptions):
@@ -165,6 +179,13 @@ class DiagnosticsModel(BaseModel):
     mean_true_class_prob: float | None
     numerical: NumericalDiagnosticsModel
     per_sample: PerSampleDiagnosticsModel | None = None
+    calibration: CalibrationModel | None = None
+    brier: float | None = None
+    top_k: list[TopKModel] | None = None
+    confusion: list[list[int]] | None = None
+    per_class: PerClassModel | None = None
+    loss_histogram: LossHistogramModel | None = None
+    sequences: SequencesModel | None = None
 
 
 class Shapes(BaseModel):
@@ -189,6 +210,9 @@ class LossResponse(BaseModel):
     probs: NumericArray | None = None
     log_probs: NumericArray | None = None
     diagnostics: DiagnosticsModel | None
+    aggregate: AggregateModel | None = Field(
+        default=None, description="With metrics.aggregate: sums for POST /v1/aggregates/merge."
+    )
 
 
 class SoftmaxResponse(BaseModel):

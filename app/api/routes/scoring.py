@@ -13,7 +13,7 @@ from app.api.body import read_body
 from app.api.endpoints import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, SOFTMAX, Endpoint
 from app.api.limits import DeadlineExceeded, Limits, run_staged
 from app.api.openapi import request_body, response_body
-from app.codecs import codec_for_accept, codec_for_content_type
+from app.codecs import Codec, codec_for_accept, codec_for_content_type
 from app.observability.stats import STATS_KEY, RequestStats
 
 __all__ = ["router"]
@@ -21,11 +21,16 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["scoring"])
 
 
-async def _serve(request: Request, endpoint: Endpoint) -> Response:
+async def _serve(
+    request: Request, endpoint: Endpoint, response_codec: Codec | None = None
+) -> Response:
+    # A route that answers in its own format (the report) passes its encoder; its
+    # errors stay in the request's codec.
     request_codec = codec_for_content_type(request.headers.get("content-type"))
     request.state.error_codec = request_codec
-    response_codec = codec_for_accept(request.headers.get("accept"), request_codec)
-    request.state.error_codec = response_codec
+    if response_codec is None:
+        response_codec = codec_for_accept(request.headers.get("accept"), request_codec)
+        request.state.error_codec = response_codec
     limits: Limits = request.app.state.limits
     stats: RequestStats = request.scope.get(STATS_KEY) or RequestStats()
     deadline = perf_counter() + limits.timeout

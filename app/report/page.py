@@ -1,0 +1,106 @@
+"""The report page: headline numbers and inline SVG plots in one self-contained HTML file."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from app.core import InvalidValue
+from app.report import figures
+
+__all__ = ["html_page", "reliability_svg"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#222;
+background:#fff}
+h1{font-size:20px;margin:0 0 12px}
+table{border-collapse:collapse;margin:0 0 16px}
+td,th{border-bottom:1px solid #ddd;padding:3px 14px 3px 0;text-align:left;font-size:14px}
+td.v{font-variant-numeric:tabular-nums}
+.plots{display:flex;flex-wrap:wrap;gap:16px}
+figure{margin:0;border:1px solid #e4e4e4;padding:8px}
+figure svg{display:block;height:auto;max-width:100%}
+figcaption{font-size:12px;color:#555}
+p.missing{color:#a33;font-size:14px}
+"""
+
+_SECTIONS = (
+    ("reliability", "calibration", figures.reliability, "Reliability diagram"),
+    ("confidence", "calibration", figures.confidence_histogram, "Confidence histogram"),
+    ("loss", "loss_histogram", figures.loss_distribution, "Per-sample loss distribution"),
+    ("per-class", "per_class", figures.per_class_accuracy, "Per-class accuracy"),
+)
+
+
+def reliability_svg(metrics: dict[str, Any]) -> str:
+    """The reliability diagram alone.
+
+    Raises:
+        InvalidValue: the metrics hold no calibration (aggregates without it).
+    """
+    if metrics.get("calibration") is None:
+        raise InvalidValue(
+            "the aggregates carry no calibration: score with metrics.calibration to draw"
+            " the reliability diagram",
+            ("aggregates",),
+        )
+    return figures.reliability(metrics)
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.6g}"
+
+
+def headline(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The numbers at the top of the page, in order; absent metrics are left out."""
+    rows: list[tuple[str, Any]] = [
+        ("samples", metrics["count"]),
+        ("classes", metrics["classes"]),
+        ("loss (mean)", metrics["loss"]),
+        ("accuracy", metrics["accuracy"]),
+    ]
+    rows += [(f"top-{t['k']} accuracy", t["accuracy"]) for t in metrics.get("top_k") or ()]
+    rows.append(("mean confidence", metrics["mean_confidence"]))
+    cal = metrics.get("calibration")
+    if cal is not None:
+        bins = cal["bins"]
+        rows += [(f"{name} ({bins} bins)", cal[key]) for name, key in _CAL]
+    if "brier" in metrics:
+        rows.append(("Brier score", metrics["brier"]))
+    seq = metrics.get("sequences")
+    if seq is not None:
+        rows += [("tokens", seq["tokens"]), ("token NLL", seq["nll"])]
+        rows.append(("perplexity", seq["perplexity"]))
+    return rows
+
+
+_CAL = (("ECE", "ece"), ("MCE", "mce"), ("RMS calibration error", "rms"))
+
+
+def html_page(metrics: dict[str, Any]) -> str:
+    """The whole report: a table of headline numbers, then one figure per plot."""
+    table = "\n".join(
+        f'<tr><th scope="row">{html.escape(name)}</th><td class="v">{_number(v)}</td></tr>'
+        for name, v in headline(metrics)
+    )
+    parts = []
+    for ident, needs, draw, caption in _SECTIONS:
+        if metrics.get(needs) is None:
+            body = f'<p class="missing">No {html.escape(needs)} in the aggregates.</p>'
+        else:
+            body = draw(metrics)
+        parts.append(
+            f'<figure id="{ident}">{body}<figcaption>{html.escape(caption)}</figcaption></figure>'
+        )
+    plots = "\n".join(parts)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Scorer report</title><style>{_CSS}</style></head>\n<body>"
+        f'<h1>Scorer report</h1><table id="headline">{table}</table>'
+        f'<div class="plots">{plots}</div></body></html>\n'
+    )
