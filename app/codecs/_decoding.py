@@ -10,8 +10,9 @@ import msgspec
 import numpy as np
 
 from app.codecs._arrays import MAX_RANK, array_from_raw
+from app.codecs._duplicates import duplicate_key
 from app.codecs._tensors import tensor_from_raw
-from app.codecs.base import DecodedArray, DecodedBody, MalformedBody
+from app.codecs.base import DecodedArray, DecodedBody, Loc, MalformedBody
 
 __all__ = ["Kind", "Syntax", "decode_body"]
 
@@ -46,6 +47,8 @@ def decode_body(body: bytes, array_fields: frozenset[str], syntax: Syntax) -> De
         raise MalformedBody(f"invalid {syntax.name} body: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise _utf8_error(exc, syntax) from exc
+    if (duplicate := duplicate_key(body, fields, syntax.name)) is not None:
+        raise duplicate
     options: dict[str, Any] = {}
     arrays: dict[str, DecodedArray] = {}
     try:
@@ -67,10 +70,13 @@ def decode_body(body: bytes, array_fields: frozenset[str], syntax: Syntax) -> De
                 arrays[name] = DecodedArray(array, False)
     except UnicodeDecodeError as exc:
         # msgspec checks UTF-8 only when it builds a str, so this surfaces per field.
-        raise _utf8_error(exc, syntax) from exc
+        raise _utf8_error(exc, syntax, (name,)) from exc
     return DecodedBody(options, arrays)
 
 
-def _utf8_error(exc: UnicodeDecodeError, syntax: Syntax) -> MalformedBody:
+def _utf8_error(exc: UnicodeDecodeError, syntax: Syntax, loc: Loc = ()) -> MalformedBody:
     bad = exc.object[exc.start : exc.end]
-    return MalformedBody(f"invalid UTF-8 in a {syntax.name} string: {exc.reason} ({bad!r})")
+    where = f"{loc[0]}: " if loc else ""
+    return MalformedBody(
+        f"{where}invalid UTF-8 in a {syntax.name} string: {exc.reason} ({bad!r})", loc
+    )

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from app.codecs import JSON, MSGPACK, Codec, MalformedBody
+from app.codecs import JSON, MSGPACK, Codec, InvalidArray, MalformedBody
 from tests.codecs.conftest import ARRAY_FIELDS, body_for
 
 
@@ -94,7 +94,9 @@ def test_msgpack_invalid_utf8():
         MSGPACK.decode(b"\x81\xa1a\xa1\xff", ARRAY_FIELDS)
 
 
-def test_duplicate_keys_keep_the_last(codec: Codec):
-    # msgspec's behaviour, kept on purpose for now; pinned so a change is noticed.
+def test_duplicate_keys_are_refused(codec: Codec):
+    # msgspec would keep the last value silently; a body that says two things is refused.
     body = b'{"a": 1, "a": 2}' if codec is JSON else b"\x82\xa1a\x01\xa1a\x02"
-    assert codec.decode(body, ARRAY_FIELDS).options == {"a": 2}
+    with pytest.raises(InvalidArray, match="given more than once") as info:
+        codec.decode(body, ARRAY_FIELDS)
+    assert info.value.loc == ("a",)
