@@ -23,15 +23,6 @@ __all__ = [
 HTML = "text/html"
 SVG = "image/svg+xml"
 REPORT_MEDIA_TYPES = (HTML, SVG)
-# Which media type a range in Accept selects; HTML wins ties (it is the whole report).
-_RANGES = {
-    "text/html": HTML,
-    "text/*": HTML,
-    "*/*": HTML,
-    "*": HTML,
-    "image/svg+xml": SVG,
-    "image/*": SVG,
-}
 
 
 class ReportUnavailable(Exception):
@@ -51,19 +42,19 @@ def require_renderer() -> None:
 
 
 def media_type_for_accept(value: str | None) -> str:
-    """``text/html`` or ``image/svg+xml``: the highest q, an exact name before a wildcard.
+    """``text/html`` or ``image/svg+xml``, as Accept prefers (RFC 9110 section 12.5.1).
+
+    Each type takes the q of the most specific range that matches it; the higher q
+    wins and HTML (the whole report) wins ties. No header means HTML.
 
     Raises:
         NotAcceptable: Accept rules out both.
     """
     if value is None or not value.strip():
         return HTML
-    best: tuple[float, bool, bool, str] | None = None
+    quality = {HTML: (0, 0.0), SVG: (0, 0.0)}  # (specificity, q) of the best match
     for part in value.split(","):
         name, *params = (p.strip().lower() for p in part.split(";"))
-        media = _RANGES.get(name)
-        if media is None:
-            continue
         q = 1.0
         for param in params:
             key, _, raw = param.partition("=")
@@ -72,12 +63,23 @@ def media_type_for_accept(value: str | None) -> str:
                     q = float(raw)
                 except ValueError:
                     q = 0.0
-        candidate = (q, "*" not in name, media == HTML, media)
-        if q > 0 and (best is None or candidate > best):
-            best = candidate
-    if best is None:
+        for media in quality:
+            rank = _match(name, media)
+            if rank > quality[media][0]:
+                quality[media] = (rank, q)
+    best = max((HTML, SVG), key=lambda m: (quality[m][1], m == HTML))
+    if quality[best][1] <= 0:
         raise NotAcceptable(value, REPORT_MEDIA_TYPES)
-    return best[3]
+    return best
+
+
+def _match(media_range: str, media: str) -> int:
+    """3 for the exact type, 2 for ``type/*``, 1 for ``*/*``, 0 for no match."""
+    if media_range == media:
+        return 3
+    if media_range == media.split("/")[0] + "/*":
+        return 2
+    return 1 if media_range in ("*/*", "*") else 0
 
 
 def render(metrics: dict[str, Any], media_type: str) -> bytes:

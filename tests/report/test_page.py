@@ -1,0 +1,85 @@
+"""The report page and its plots, without a browser."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from app.core import InvalidValue, LossOptions
+from app.core.metrics import MetricOptions, aggregate_metrics, evaluate_cross_entropy
+
+pytest.importorskip("matplotlib", reason="the report extra (matplotlib) is not installed")
+
+from app.report import render
+from app.report.page import headline, html_page, reliability_svg
+
+ALL = MetricOptions(
+    calibration_bins=10, brier=True, top_k=(1, 5), per_class=True, loss_histogram=True
+)
+
+
+def _metrics(n: int = 200, c: int = 8, seed: int = 0, **kw: object) -> dict:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, c, size=n)
+    logits = rng.normal(size=(n, c)) + np.eye(c)[labels]
+    opts = MetricOptions(**{**ALL.__dict__, **kw})
+    return evaluate_cross_entropy(logits, labels, LossOptions(), opts).metrics
+
+
+def test_headline_order_and_values() -> None:
+    m = _metrics()
+    rows = dict(headline(m))
+    names = [name for name, _ in headline(m)]
+    assert names[:4] == ["samples", "classes", "loss (mean)", "accuracy"]
+    assert rows["top-5 accuracy"] == m["top_k"][1]["accuracy"]
+    assert rows["ECE (10 bins)"] == m["calibration"]["ece"]
+    assert rows["Brier score"] == m["brier"]
+
+
+def test_headline_of_sequences() -> None:
+    logits = np.zeros((2, 3, 4))
+    m = evaluate_cross_entropy(
+        logits, np.zeros((2, 3), int), LossOptions(), MetricOptions(sequences=True)
+    ).metrics
+    rows = dict(headline(m))
+    assert rows["tokens"] == 6
+    assert rows["perplexity"] == pytest.approx(4.0, rel=1e-12)
+    assert ">perplexity<" in html_page(m)
+
+
+def test_undefined_numbers_read_na() -> None:
+    agg = {
+        "classes": 2,
+        "count": 0,
+        "correct": 0,
+        "loss_sum": 0.0,
+        "total_weight": 0.0,
+        "confidence_sum": 0.0,
+    }
+    page = html_page(aggregate_metrics(agg))
+    assert '<th scope="row">loss (mean)</th><td class="v">n/a</td>' in page
+
+
+def test_many_classes_show_the_least_accurate() -> None:
+    m = _metrics(n=2000, c=120, seed=1)
+    page = html_page(m)
+    assert "50 least accurate of 120 classes" in page
+
+
+def test_rendering_is_deterministic() -> None:
+    m = _metrics()
+    assert render(m, "text/html") == render(m, "text/html")
+    assert render(m, "image/svg+xml") == reliability_svg(m).encode()
+
+
+def test_every_plot_present() -> None:
+    page = html_page(_metrics())
+    ids = re.findall(r'<figure id="([a-z-]+)"><svg', page)
+    assert ids == ["reliability", "confidence", "loss", "per-class"]
+
+
+def test_svg_needs_calibration() -> None:
+    with pytest.raises(InvalidValue, match="no calibration"):
+        reliability_svg(_metrics(calibration_bins=None))
