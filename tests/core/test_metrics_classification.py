@@ -166,3 +166,19 @@ def test_log_probs_output_only_when_asked() -> None:
     opts = LossOptions(outputs=frozenset({"log_probs"}))
     ev = evaluate_cross_entropy(np.zeros((1, 2)), np.array([0]), opts, MetricOptions())
     assert_allclose(ev.result.log_probs, np.log([[0.5, 0.5]]), rtol=1e-15)
+
+
+def test_ties_are_broken_as_argmax_breaks_them() -> None:
+    # Integer logits in a small range: many ties; top-1 must still be the accuracy.
+    rng = np.random.default_rng(9)
+    logits = rng.integers(0, 3, size=(500, 6)).astype(float)
+    labels = rng.integers(0, 6, size=500)
+    ev = evaluate_cross_entropy(logits, labels, LossOptions(), MetricOptions(top_k=(1, 2)))
+    assert ev.metrics["top_k"][0]["accuracy"] == ev.metrics["accuracy"]
+    assert ev.metrics["accuracy"] == np.mean(logits.argmax(1) == labels)
+    # Top-2 by the same rule: strictly larger, or equal with a lower index.
+    lp, y = logits, labels
+    ahead = (lp > lp[np.arange(500), y][:, None]) | (
+        (lp == lp[np.arange(500), y][:, None]) & (np.arange(6)[None, :] < y[:, None])
+    )
+    assert ev.metrics["top_k"][1]["accuracy"] == np.mean(ahead.sum(1) < 2)
