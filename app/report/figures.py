@@ -125,7 +125,7 @@ def per_class_accuracy(metrics: dict[str, Any]) -> str:
         overall = metrics.get("accuracy")
         if overall is not None:
             ax.axhline(overall, color=ORANGE, linestyle="--", label=f"overall {overall:.3f}")
-            ax.legend(loc="lower right", frameon=False)
+            ax.legend(loc="upper right", frameon=False)
         ax.set_title(title)
 
     return _svg(draw, (max(4.6, 0.18 * len(rows) + 1.5), 3.4))

@@ -25,10 +25,20 @@ p.missing{color:#a33;font-size:14px}
 """
 
 _SECTIONS = (
-    ("reliability", "calibration", figures.reliability, "Reliability diagram"),
-    ("confidence", "calibration", figures.confidence_histogram, "Confidence histogram"),
-    ("loss", "loss_histogram", figures.loss_distribution, "Per-sample loss distribution"),
-    ("per-class", "per_class", figures.per_class_accuracy, "Per-class accuracy"),
+    (
+        "reliability",
+        "calibration",
+        figures.reliability,
+        "Accuracy per confidence bin: bars below the diagonal are over-confident.",
+    ),
+    (
+        "confidence",
+        "calibration",
+        figures.confidence_histogram,
+        "Samples per bin of top-label confidence.",
+    ),
+    ("loss", "loss_histogram", figures.loss_distribution, "Per-sample loss, on a log scale."),
+    ("per-class", "per_class", figures.per_class_accuracy, "Accuracy of each true class."),
 )
 
 
