@@ -12,7 +12,7 @@ import numpy as np
 from app.codecs._arrays import MAX_RANK, array_from_raw
 from app.codecs._duplicates import duplicate_key
 from app.codecs._tensors import tensor_from_raw
-from app.codecs.base import DecodedArray, DecodedBody, Loc, MalformedBody
+from app.codecs.base import DecodedArray, DecodedBody, InvalidArray, Loc, MalformedBody
 
 __all__ = ["Kind", "Syntax", "decode_body"]
 
@@ -54,7 +54,7 @@ def decode_body(body: bytes, array_fields: frozenset[str], syntax: Syntax) -> De
     try:
         for name, raw in fields.items():
             if name not in array_fields:
-                options[name] = syntax.plain(raw)
+                options[name] = _option(raw, name, syntax)
                 continue
             kind, rank = syntax.peek(memoryview(raw))
             if kind == "null":
@@ -72,6 +72,17 @@ def decode_body(body: bytes, array_fields: frozenset[str], syntax: Syntax) -> De
         # msgspec checks UTF-8 only when it builds a str, so this surfaces per field.
         raise _utf8_error(exc, syntax, (name,)) from exc
     return DecodedBody(options, arrays)
+
+
+class InvalidOption(InvalidArray):
+    """An option whose value no decoder can hold (a number past float64, say)."""
+
+
+def _option(raw: msgspec.Raw, name: str, syntax: Syntax) -> Any:
+    try:
+        return syntax.plain(raw)
+    except msgspec.ValidationError as exc:  # e.g. 1e999: valid JSON, no float64 for it
+        raise InvalidOption(f"{name}: {str(exc).lower()}", (name,)) from exc
 
 
 def _utf8_error(exc: UnicodeDecodeError, syntax: Syntax, loc: Loc = ()) -> MalformedBody:

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 from app.core._dtypes import sum_tolerance
 from app.core._layout import Layout
 from app.core._validate import at
-from app.core.errors import InvalidValue, NonFiniteInput, ScoringError
+from app.core.errors import InvalidOption, InvalidValue, NonFiniteInput, ScoringError
 from app.core.softmax import logsumexp
 
 __all__ = ["check_block", "log_domain", "unusable_rows"]
@@ -116,7 +116,14 @@ def log_domain(
         x[skip] = 0
     if kind == "logits":
         if temperature != 1.0:
-            x /= dtype.type(temperature)
+            with np.errstate(over="ignore", divide="ignore"):
+                x /= dtype.type(temperature)
+            # A tiny temperature can push finite logits past the dtype's range.
+            if temperature < 1.0 and (np.isinf(x) & np.isfinite(block)).any():
+                raise InvalidOption(
+                    f"temperature {temperature:g} makes finite logits overflow {dtype.name}",
+                    ("temperature",),
+                )
     elif kind == "probs":
         eps = max(_eps(block.dtype), float(np.finfo(dtype).eps))
         np.clip(x, eps, 1 - eps, out=x)
