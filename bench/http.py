@@ -229,6 +229,8 @@ def measure(
     result["rps"] = result["requests"] / wall
     result["mb_s_logits"] = result["rps"] * scenario.logits_bytes / 1e6
     result["server_cpu_cores"] = result["server_cpu_s"] / wall
+    # CPU per request is the figure least disturbed by other load on a shared machine.
+    result["server_cpu_us_per_request"] = result["server_cpu_s"] / result["requests"] * 1e6
     result["wrk_cpu_cores"] = result["wrk_cpu_s"] / wall
     result["other_cpu_cores"] = max(0.0, others / wall)
     result["single_request_s"] = single
@@ -300,6 +302,7 @@ def report(records: list[dict[str, Any]]) -> str:
                 f"{r['p99_us'] / 1e3:.2f}",
                 f"{r['mb_s_logits']:.0f}" if large else "",
                 f"{r['server_cpu_cores']:.2f}",
+                f"{r['server_cpu_us_per_request']:.0f}",
                 f"{r['wrk_cpu_cores']:.2f}",
                 f"{r['other_cpu_cores']:.2f}",
             ]
@@ -313,6 +316,7 @@ def report(records: list[dict[str, Any]]) -> str:
         "p99 ms",
         "MB/s logits",
         "server cores",
+        "server CPU µs/req",
         "wrk cores",
         "other cores",
     ]
@@ -329,6 +333,10 @@ def report(records: list[dict[str, Any]]) -> str:
             for other in ("obvious", "raw", "echo"):
                 ref = _find(records, other, workers, scenario)
                 cells.append(f"{ours['rps'] / ref['rps']:.2f}" if ref else "-")
+            for other in ("obvious", "raw"):
+                ref = _find(records, other, workers, scenario)
+                key = "server_cpu_us_per_request"
+                cells.append(f"{ref[key] / ours[key]:.2f}" if ref else "-")
             echo = _find(records, "echo", workers, scenario)
             cells.append(f"{ours['p50_us'] / echo['p50_us']:.2f}" if echo else "-")
             one = _find(records, "app", 1, scenario.replace(f"c{workers}", "c1"))
@@ -342,6 +350,8 @@ def report(records: list[dict[str, Any]]) -> str:
         "app/obvious req/s",
         "app/raw req/s",
         "app/echo req/s",
+        "obvious/app CPU per req",
+        "raw/app CPU per req",
         "app/echo p50 time",
         "app vs 1 worker",
     ]
