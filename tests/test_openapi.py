@@ -41,10 +41,13 @@ def test_open_inference_protocol_routes() -> None:
     infer = [op["post"] for path, op in spec["paths"].items() if "post" in op and path >= "/v2"]
     assert [op["operationId"] for op in infer] == ["modelInfer", "modelVersionInfer"]
     for op in infer:
-        assert set(op["requestBody"]["content"]) == {
+        assert set(op["requestBody"]["content"]) == {"application/json"}
+        assert set(op["responses"]["200"]["content"]) == {
             "application/json",
             "application/octet-stream",
         }
+        headers = [p["name"] for p in op["parameters"] if p["in"] == "header"]
+        assert headers == ["Inference-Header-Content-Length"]
         assert "InferenceError" in json.dumps(op["responses"]["422"])
     ids = {op["operationId"] for path in spec["paths"].values() for op in path.values()}
     assert {"serverMetadata", "serverLive", "serverReady", "modelMetadata"} <= ids

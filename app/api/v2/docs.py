@@ -21,18 +21,28 @@ _INFER_ERRORS = {
 
 NOT_FOUND: Responses = {404: {"description": "No such model or version", **_ERROR}}
 NOT_READY: Responses = {503: {"description": "Starting or draining", **_ERROR}}
+# The binary form is described in words and by its header, not as a second request media
+# type: openapi-python-client generates broken code for a required body with two media
+# types (openapi-generators/openapi-python-client#1451).
 INFER: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "Inference-Header-Content-Length",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 0},
+            "description": "Triton's binary tensor extension: the body is this many bytes of "
+            "JSON InferenceRequest, then the raw little-endian bytes of each input whose "
+            "parameters carry binary_data_size, in order (any Content-Type, e.g. "
+            "application/octet-stream).",
+        }
+    ],
     "requestBody": {
         "required": True,
+        "description": "An InferenceRequest; with Inference-Header-Content-Length, followed "
+        "by the binary input data.",
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}},
-            "application/octet-stream": {
-                "schema": {
-                    **_BINARY,
-                    "description": "A JSON InferenceRequest of Inference-Header-Content-Length "
-                    "bytes, then the bytes of each input with parameters.binary_data_size.",
-                }
-            },
         },
     },
     "responses": {
