@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.core import InvalidValue, LossOptions
 from app.core.metrics import (
@@ -209,3 +211,23 @@ def test_nothing_to_merge() -> None:
 def test_merge_of_one_is_itself() -> None:
     wire = _wire()
     assert to_wire(merge_aggregates([wire])) == wire
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    cuts=st.lists(st.integers(1, 39), max_size=8, unique=True).map(sorted),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_split_merges_to_the_whole(cuts: list[int], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(scale=3.0, size=(40, 4, 5))
+    labels = rng.integers(-1, 5, size=(40, 4))
+    labels[0, 0] = 0  # at least one scored token
+    opts = LossOptions(ignore_index=-1, reduction="sum")
+    whole = evaluate_cross_entropy(logits, labels, opts, EVERY)
+    bounds = [0, *cuts, 40]
+    parts = [
+        evaluate_cross_entropy(logits[a:b], labels[a:b], opts, EVERY).aggregate
+        for a, b in itertools.pairwise(bounds)
+    ]
+    _close(aggregate_metrics(merge_aggregates(parts)), whole.metrics)
