@@ -169,8 +169,11 @@ class AggregateModel(BaseModel):
 class MergeRequest(_Strict):
     """Aggregates from any number of responses, all with the same metrics."""
 
+    # Checked by the core (which names the field); described as AggregateModel items.
     aggregates: list[dict[str, Any]] = Field(
-        min_length=1, description="Each an `aggregate` of a response (AggregateModel)."
+        min_length=1,
+        description="Each the `aggregate` of a response.",
+        json_schema_extra={"items": {"$ref": "#/components/schemas/AggregateModel"}},
     )
 
 
