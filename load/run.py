@@ -191,6 +191,12 @@ def _print(report: Report) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     started = dt.datetime.now(dt.UTC)
+    # Everything shares the machine's cores: say how busy it was before the load began.
+    busy = os.getloadavg()[0]
+    print(
+        f"load.run: {', '.join(args.scenarios)} at {started:%Y-%m-%d %H:%M} UTC, "
+        f"load average {busy:.2f} on {os.cpu_count()} cores"
+    )
     try:
         require_loopback(args.base_url)
         reports, context = asyncio.run(_main(args))
@@ -200,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     passed = all(r.passed for r in reports)
     result = {
         "date": started.isoformat(timespec="seconds"),
-        "machine": _machine(),
+        "machine": {**_machine(), "load_average_before": round(busy, 2)},
         "base_url": args.base_url,
         **context,
         "config": {k: v for k, v in vars(args).items() if k not in {"json_out", "scenarios"}},
