@@ -105,7 +105,10 @@ def report_metrics(decoded: DecodedBody, loss_inputs: LossInputs) -> dict[str, A
     pred = predictions.array
     asked = options.metrics or MetricsOptions()
     core = core_metric_options(asked)
-    classes = int(np.shape(pred)[loss_options.axis])
+    shape = np.shape(pred)
+    # A scalar, or an axis past the rank, has no classes: the core names that error below.
+    axis = loss_options.axis
+    classes = int(shape[axis]) if -len(shape) <= axis < len(shape) else 0
     metric_options = MetricOptions(
         calibration_bins=core.calibration_bins or asked.calibration_bins,
         brier=True,

@@ -224,6 +224,7 @@ def peak_rss_ratio(tmp: Path, shape: tuple[int, int]) -> tuple[int, int, int]:
     env = {
         "SCORER_MAX_BODY_BYTES": str(len(body) + 1024),
         "SCORER_MAX_ELEMENTS": str(shape[0] * shape[1]),
+        "SCORER_REQUEST_TIMEOUT_SECONDS": "1800",
     }
     with live_server(tmp, env) as live:
         status = Path(f"/proc/{live.proc.pid}/status")
@@ -240,7 +241,10 @@ def peak_rss_ratio(tmp: Path, shape: tuple[int, int]) -> tuple[int, int, int]:
             timeout=600,
         )
         assert response.status_code == 200, response.text[:500]
-        return len(body), before, kib("VmHWM:")
+        peak = kib("VmHWM:")
+    timings = [line for line in live.log_lines() if '"app.access"' in line]
+    print(timings[-1], f"client seconds {response.elapsed.total_seconds():.1f}")
+    return len(body), before, peak
 
 
 def test_peak_memory_is_a_small_multiple_of_the_payload(tmp_path: Path) -> None:
