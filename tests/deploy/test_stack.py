@@ -80,10 +80,14 @@ def test_replicas_are_healthy_and_only_loopback_is_published(stack: Stack) -> No
     assert not any(c["NetworkSettings"]["Ports"].get("8000/tcp") for c in replicas)
 
 
-def test_health_and_readiness_through_the_load_balancer(stack: Stack) -> None:
+def test_health_readiness_and_metrics_through_the_load_balancer(stack: Stack) -> None:
     with httpx.Client(base_url=stack.base_url, timeout=10, trust_env=False) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         assert client.get("/readyz").status_code == 200
+        # Multiprocess metrics write to PROMETHEUS_MULTIPROC_DIR on the read-only root.
+        metrics = client.get("/metrics")
+        assert metrics.status_code == 200
+        assert "# HELP" in metrics.text
 
 
 def test_body_over_64_mib_is_refused_before_it_is_sent(stack: Stack) -> None:
