@@ -202,6 +202,10 @@ def test_in_flight_cap_then_deadline(narrow: LiveServer) -> None:
         assert busy.headers["retry-after"] == "1"
         assert busy.json()["errors"][0]["type"] == "overloaded"
         assert http.get("/readyz").status_code == 200  # probes are never refused
+        gauge = [
+            x for x in http.get("/metrics").text.splitlines() if x.startswith("scorer_requests_in")
+        ]
+        assert gauge == ["scorer_requests_in_flight 1.0"]  # the slow upload; the 503 has left
         worker.join(timeout=30)
         problem = _problem(outcome["slow"], 504)
         assert "1 s" in problem["detail"]
