@@ -7,7 +7,7 @@ Starts ``app.main:app`` (uvicorn, one worker, 127.0.0.1), drives it with wrk as 
 msgpack tensor with probabilities, one connection), records the worker with
 ``py-spy record --format raw`` (needs ptrace, i.e. root or CAP_SYS_PTRACE), and prints the
 share of on-CPU samples per stage and the top functions, inclusive and self. Raw stacks
-are kept in ``bench/results/profile-<scenario>.txt`` for flame graphs.
+are kept in ``$TMPDIR/bench-profile-<scenario>.txt`` (collapsed stacks, for flame graphs).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from bench._timing import RESULTS, table
+from bench._timing import table
 from bench.http import Scenario, check, serving, wrk
 from bench.payloads import body
 
@@ -118,8 +118,7 @@ def profile(name: str, seconds: int, log: Path, target: str = "app.main:app") ->
     """Record the service under one load and return the summary."""
     scenario = PROFILES[name]
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    RESULTS.mkdir(exist_ok=True)
-    raw = RESULTS / f"profile-{name}.txt"
+    raw = Path(tempfile.gettempdir()) / f"bench-profile-{name}.txt"
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
         path = Path(tmp) / "body"
         payload = body(scenario.shape, scenario.encoding, scenario.tensor, scenario.outputs)
