@@ -37,10 +37,14 @@ _MODELS: tuple[type[BaseModel], ...] = (
 )
 _ERRORS = {
     400: "Malformed body (not JSON / msgpack, or not an object)",
+    401: "API keys are configured and the request has none (Authorization: Bearer)",
+    403: "The API key is not valid",
     406: "No acceptable response media type",
-    413: "Body larger than the configured limit",
-    415: "Unsupported Content-Type",
+    413: "Body, inflated body or an array larger than the configured limits",
+    415: "Unsupported Content-Type or Content-Encoding",
     422: "Well-formed body with invalid content; errors name the field and index",
+    503: "This worker serves its maximum of requests in flight; retry (Retry-After)",
+    504: "The request did not complete within the configured deadline",
 }
 
 
