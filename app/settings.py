@@ -47,7 +47,13 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[SecretStr], NoDecode] = []
     """Bearer keys accepted (comma-separated in the environment); none means no auth."""
 
-    open_paths: Annotated[list[str], NoDecode] = ["/healthz", "/readyz", "/metrics"]
+    open_paths: Annotated[list[str], NoDecode] = [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v2/health/live",
+        "/v2/health/ready",
+    ]
     """Paths served without a key when api_keys is set (comma-separated)."""
 
     cors_origins: Annotated[list[str], NoDecode] = []

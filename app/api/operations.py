@@ -14,7 +14,7 @@ from app.settings import Settings
 __all__ = ["QUIET_PATHS", "install_operations"]
 
 # Probes and the scrape target: not counted, not logged, never refused for load.
-QUIET_PATHS = ("/healthz", "/readyz", "/metrics")
+QUIET_PATHS = ("/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready")
 
 
 def install_operations(app: FastAPI, settings: Settings) -> None:

@@ -75,7 +75,9 @@ def test_each_key_is_accepted(keyed: TestClient, key: str, scheme: str) -> None:
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+@pytest.mark.parametrize(
+    "path", ["/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"]
+)
 def test_probes_and_metrics_are_open_by_default(keyed: TestClient, path: str) -> None:
     assert keyed.get(path).status_code == 200
 

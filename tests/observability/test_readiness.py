@@ -29,8 +29,9 @@ def test_ready_only_between_warm_up_and_drain() -> None:
 def test_probes_are_neither_counted_nor_refused_when_full() -> None:
     app = create_app(Settings(access_log=False, max_in_flight=1))
     with TestClient(app) as client:
-        before = client.get("/metrics").text.count('route="/readyz"')
+        probes = ("/healthz", "/readyz", "/v2/health/live", "/v2/health/ready")
         for _ in range(3):
-            client.get("/readyz")
-            client.get("/healthz")
-        assert client.get("/metrics").text.count('route="/readyz"') == before == 0
+            for probe in probes:
+                assert client.get(probe).status_code == 200
+        text = client.get("/metrics").text
+        assert not [probe for probe in probes if f'route="{probe}"' in text]
