@@ -26,7 +26,7 @@ def test_ready_only_between_warm_up_and_drain() -> None:
     assert app.state.readiness.ready is False  # after shutdown
 
 
-def test_probes_are_neither_counted_nor_refused_when_full() -> None:
+def test_probes_are_not_counted() -> None:
     app = create_app(Settings(access_log=False, max_in_flight=1))
     with TestClient(app) as client:
         probes = ("/healthz", "/readyz", "/v2/health/live", "/v2/health/ready")
