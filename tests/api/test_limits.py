@@ -15,7 +15,10 @@ import httpx
 import msgspec
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from app.api.limits import json_depth_error
 from tests.api.wire import encode, tensor
 from tests.live_server import LiveServer, live_server
 
@@ -266,3 +269,22 @@ if __name__ == "__main__":  # python -m tests.api.test_limits: the README's figu
         f"payload {payload / mib:.0f} MiB, RSS before {before / mib:.0f} MiB, "
         f"peak {peak / mib:.0f} MiB, peak - before = {(peak - before) / payload:.2f} x payload"
     )
+
+
+# The depth measure itself, against a plain running count.
+
+
+def _depth(body: bytes) -> int:
+    depth = deepest = 0
+    for byte in body:
+        if byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in b"]}":
+            depth -= 1
+    return deepest
+
+
+@given(st.binary(max_size=60).map(lambda b: bytes(b"[]{}x"[c % 5] for c in b)), st.integers(1, 6))
+def test_json_depth_matches_a_running_count(body: bytes, limit: int) -> None:
+    assert (json_depth_error(body, limit) is not None) == (_depth(body) > limit)

@@ -43,6 +43,9 @@ def lines(server: LiveServer) -> list[dict[str, Any]]:
             "/v1/softmax", json={"logits": [[1.0]]}, headers={"x-request-id": "x" * 500}
         )
         assert long_id.headers["x-request-id"] != "x" * 500
+        anonymous = httpx.post(f"{server.url}/v1/softmax", json={"logits": [[1.0]]})
+        assert anonymous.status_code == 401
+        assert anonymous.headers["www-authenticate"].startswith("Bearer")
     time.sleep(0.2)
     return [json.loads(line) for line in server.log_lines()]
 
@@ -64,6 +67,7 @@ def test_one_line_per_request_and_none_for_probes(lines: list[dict[str, Any]]) -
         "/v1/softmax",
         "/v1/cross-entropy",
         "/v1/cross-entropy",
+        "/v1/softmax",
         "/v1/softmax",
     ]
 
@@ -87,6 +91,7 @@ def test_errors_are_logged_by_type(lines: list[dict[str, Any]]) -> None:
     access = _access(lines)
     assert (access[2]["status"], access[2]["error"]) == (422, "literal_error")
     assert (access[3]["status"], access[3]["error"]) == (403, "forbidden")
+    assert (access[5]["status"], access[5]["error"]) == (401, "unauthorized")
 
 
 def test_no_payload_and_no_key_in_the_logs(server: LiveServer, lines: list[dict[str, Any]]) -> None:
