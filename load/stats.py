@@ -74,7 +74,7 @@ _COLUMNS = (
     ("errors", "errors", "{}"),
     ("wrong", "wrong", "{}"),
     ("req/s", "req_per_s", "{:.1f}"),
-    ("logits MB/s", "logits_mb_per_s", "{:.1f}"),
+    ("logits MB/s", "logits_mb_per_s", "{:.2f}"),
     ("p50 ms", "p50_ms", "{:.1f}"),
     ("p95 ms", "p95_ms", "{:.1f}"),
     ("p99 ms", "p99_ms", "{:.1f}"),
