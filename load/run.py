@@ -24,7 +24,8 @@ import httpx
 from load.compose import Project
 from load.driver import LoadConfig, require_loopback
 from load.payloads import KINDS, build_payloads
-from load.scenarios import SCENARIOS, Report, Settings
+from load.report import Report
+from load.scenarios import SCENARIOS, Settings
 from load.stats import markdown_table
 
 __all__ = ["main"]
