@@ -243,27 +243,34 @@ def measure(
 def run(
     servers: list[str], workers_list: list[int], duration: float, log: Path
 ) -> list[dict[str, Any]]:
-    """Every server through every scenario, for each worker count; one record per run."""
+    """Every scenario through every server, for each worker count; one record per run.
+
+    All servers of a worker count run at once (an idle one costs nothing) and each
+    scenario visits them back to back, so that a change in the machine's background load
+    falls on neighbouring measurements rather than on one server's whole series.
+    """
     records = []
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         for workers in workers_list:
-            plan = scenarios(workers)
-            paths = {}
-            for scenario in plan:
-                payload = body(scenario.shape, scenario.encoding, scenario.tensor, scenario.outputs)
-                paths[scenario.name] = (Path(tmp) / f"{len(paths)}.body", payload)
-                paths[scenario.name][0].write_bytes(payload)
-            for name in servers:
-                print(f"workers={workers} {name} ...", file=sys.stderr, flush=True)
-                with serving(SERVERS[name], workers, 1800, log) as server:
-                    for scenario in plan:
+            with contextlib.ExitStack() as stack:
+                running = {}
+                for name in servers:
+                    print(f"workers={workers}: starting {name}", file=sys.stderr, flush=True)
+                    running[name] = stack.enter_context(serving(SERVERS[name], workers, 3600, log))
+                for scenario in scenarios(workers):
+                    payload = body(
+                        scenario.shape, scenario.encoding, scenario.tensor, scenario.outputs
+                    )
+                    path = Path(tmp) / "body"
+                    path.write_bytes(payload)
+                    for name, server in running.items():
                         if not supports(name, scenario):
                             continue
-                        path, payload = paths[scenario.name]
                         result = measure(server, scenario, path, payload, duration)
                         print(
-                            f"  {scenario.name}: {result['rps']:.1f} req/s "
-                            f"p50 {result['p50_us'] / 1e3:.2f} ms",
+                            f"  {scenario.name} {name}: {result['rps']:.1f} req/s "
+                            f"p50 {result['p50_us'] / 1e3:.2f} ms, "
+                            f"{result['server_cpu_us_per_request']:.0f} µs CPU/req",
                             file=sys.stderr,
                             flush=True,
                         )
