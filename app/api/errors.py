@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from app.api.body import BodyTooLarge
 from app.api.inflate import DecompressedTooLarge, UnsupportedEncoding
@@ -112,12 +112,20 @@ def problem_response(
     if stats is not None and items:  # the reason in metrics and the access log
         stats.error = items[0]["type"]
     headers = {"Retry-After": "1"} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
+    if _is_v2(request.url.path):
+        # The Open Inference Protocol has its own error body, also for errors raised
+        # before a /v2 route runs (unknown path, method, key, overload).
+        return JSONResponse({"error": detail}, status_code=int(status), headers=headers)
     return Response(
         codec.encode(body),
         status_code=int(status),
         media_type=codec.problem_media_type,
         headers=headers,
     )
+
+
+def _is_v2(path: str) -> bool:
+    return path == "/v2" or path.startswith("/v2/")
 
 
 async def _known(request: Request, exc: Exception) -> Response:

@@ -196,3 +196,28 @@ def test_never_a_stack_trace(client: Any, monkeypatch: pytest.MonkeyPatch) -> No
         response = fresh.post("/v2/models/cross-entropy/infer", content=body, headers=headers)
     assert response.status_code == 500
     assert response.json() == {"error": "internal error"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "headers"),
+    [
+        pytest.param("GET", "/v2/no/such/path", 404, {}, id="unknown-path"),
+        pytest.param("DELETE", "/v2/models/softmax/infer", 405, {}, id="wrong-method"),
+    ],
+)
+def test_errors_before_a_route_are_protocol_errors(
+    method: str, path: str, status: int, headers: dict[str, str]
+) -> None:
+    with TestClient(create_app(Settings())) as client:
+        response = client.request(method, path, headers=headers)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert set(response.json()) == {"error"}
+
+
+def test_missing_key_on_v2_is_a_protocol_error() -> None:
+    with TestClient(create_app(Settings(api_keys=["k1"]))) as client:
+        response = client.post("/v2/models/softmax/infer", content=b"{}")
+    assert response.status_code == 401
+    assert set(response.json()) == {"error"}
+    assert response.headers["www-authenticate"].startswith("Bearer")
