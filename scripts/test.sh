@@ -7,7 +7,7 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
-.venv/bin/ruff check app tests
-.venv/bin/ruff format --check app tests
+.venv/bin/ruff check app tests load bench
+.venv/bin/ruff format --check app tests load bench
 .venv/bin/mypy
 exec .venv/bin/pytest "$@"
