@@ -43,7 +43,7 @@ def check_block(
     layout: Layout,
     a: NDArray[Any],
     block: NDArray[Any],
-    rows: slice,
+    rows: slice | NDArray[np.intp],
     skip: Mask | None,
     kind: str,
     name: str,

@@ -70,6 +70,16 @@ class Layout:
                 idx = np.unravel_index(np.arange(r0, r1), self.lead_shape)
                 yield slice(r0, r1), moved[idx]
 
+    def flat(self, a: NDArray[Any]) -> NDArray[Any] | None:
+        """``a`` as ``[rows, classes]`` with contiguous rows, without a copy; else None."""
+        moved = a if self.axis == a.ndim - 1 else np.moveaxis(a, self.axis, -1)
+        if moved.strides[-1] != a.itemsize and self.classes > 1:
+            return None
+        try:
+            return moved.reshape(self.rows, self.classes, copy=False)
+        except (ValueError, TypeError):
+            return None
+
     def row_index(self, r: int) -> Index:
         """The caller's index of row ``r`` in the per-sample shape."""
         if not self.lead_shape:
@@ -78,7 +88,8 @@ class Layout:
 
     def unflatten(self, flat: NDArray[Any]) -> NDArray[Any]:
         """``[rows, classes]`` in moved order back to the caller's layout (a view)."""
-        return np.moveaxis(flat.reshape((*self.lead_shape, self.classes)), -1, self.axis)
+        shaped = flat.reshape((*self.lead_shape, self.classes))
+        return shaped if self.axis == len(self.shape) - 1 else np.moveaxis(shaped, -1, self.axis)
 
     def first_bad_element(
         self,

@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.core._dtypes import exp_limits
+from app.core._fast import FastRows
 from app.core.results import Diagnostics, NumericalDiagnostics, PerSampleDiagnostics
 
 __all__ = ["DiagnosticsAccumulator"]
@@ -60,7 +61,7 @@ class DiagnosticsAccumulator:
 
     def rows(
         self,
-        sl: slice,
+        sl: slice | NDArray[np.intp],
         z: Floats,
         lp: Floats,
         p: Floats,
@@ -142,7 +143,9 @@ class DiagnosticsAccumulator:
             rank = np.where(correct, 1, 2)
             self._store(sl, scored, pos.astype(np.int64), conf, tcp, np.abs(s - t), rank, ent)
 
-    def _store(self, sl: slice, scored: Mask, *values: NDArray[Any] | None) -> None:
+    def _store(
+        self, sl: slice | NDArray[np.intp], scored: Mask, *values: NDArray[Any] | None
+    ) -> None:
         assert self.arrays is not None
         names = (
             "predicted_class",
@@ -156,6 +159,16 @@ class DiagnosticsAccumulator:
             if v is not None:
                 out = self.arrays[name][sl]
                 out[scored] = v[scored]
+                self.arrays[name][sl] = out  # a no-op for a slice, needed for row indices
+
+    def merge_fast(self, fast: FastRows) -> None:
+        """Add the diagnostics of the rows scored by the fast path (no overflow there)."""
+        self.count += fast.count
+        self.correct += fast.correct
+        self.sums += fast.sums
+        self.max_abs = max(self.max_abs, fast.max_abs)
+        self.underflow += fast.underflow
+        self.zero_probs += fast.zero_probs
 
     def result(self, shape: Any, has_truth: bool) -> Diagnostics:
         """Means over the scored samples; ``shape`` reshapes flat per-sample arrays."""

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.core._dtypes import compute_dtype, precision_name
+from app.core._fast import index_rows
 from app.core._inputs import check_block, log_domain, unusable_rows
 from app.core._layout import Layout
 from app.core._reduce import reduce
@@ -103,7 +104,9 @@ def score_cross_entropy(predictions: Any, labels: Any, opts: LossOptions) -> Los
     acc = DiagnosticsAccumulator(dt, n, opts.per_sample_diagnostics) if opts.diagnostics else None
     total = 0.0
     label_blocks = layout.blocks(y) if label_kind == "probability" else None
-    for rows, block in layout.blocks(x):
+
+    def score_rows(rows: slice | NDArray[np.intp], block: NDArray[Any]) -> float:
+        """Score the rows ``rows`` (``block`` their logits); returns their total weight."""
         bskip = None if skip is None else skip[rows]
         if label_blocks is not None:
             yb = next(label_blocks)[1]
@@ -141,7 +144,6 @@ def score_cross_entropy(predictions: Any, labels: Any, opts: LossOptions) -> Los
             lb[bskip] = 0
             weight[bskip] = 0
         per[rows] = lb
-        total += float(np.sum(weight, dtype=np.float64))
         if outs or acc is not None:
             with np.errstate(invalid="ignore"):
                 lp = z - s[:, None]
@@ -156,6 +158,47 @@ def score_cross_entropy(predictions: Any, labels: Any, opts: LossOptions) -> Los
             if acc is not None:
                 scored = np.ones(len(lp), bool) if bskip is None else ~bskip
                 acc.rows(rows, z, lp, p, scored, truth)
+        return float(np.sum(weight, dtype=np.float64))
+
+    flat = None
+    if (
+        kind == "logits"
+        and label_kind == "index"
+        and e == 0
+        and not opts.per_sample_diagnostics
+        and "log_probs" not in outs
+    ):
+        flat = layout.flat(x)
+    if flat is None:
+        for rows, block in layout.blocks(x):
+            total += score_rows(rows, block)
+    else:
+        fast = index_rows(flat, idx, skip, dt, opts.temperature, outs.get("probs"), acc is not None)
+        # Rows the fast path could not take (ignored, non-finite, extreme): stable path.
+        stable = fast.stable
+        redo = np.flatnonzero(stable) if stable.any() else None
+        lb = fast.loss if w is None else fast.loss * w[idx]
+        if sw_flat is not None:
+            lb = lb * sw_flat.astype(dt)
+        if redo is None:
+            per = lb
+        else:
+            np.copyto(per, lb, where=~stable)
+        # Weight of a fast row: its label's class weight times its sample weight.
+        if cw is None and sw_flat is None:
+            total = float(n if redo is None else n - redo.size)
+        else:
+            weight = np.ones(n) if cw is None else cw[idx]
+            if sw_flat is not None:
+                weight = weight * sw_flat
+            total = float(np.sum(weight, where=~stable, dtype=np.float64))
+        if acc is not None:
+            acc.merge_fast(fast)
+        if redo is not None:
+            step = layout.block_rows()
+            for r0 in range(0, redo.size, step):
+                some = redo[r0 : r0 + step]
+                total += score_rows(some, flat[some])
     per_shaped = per.reshape(layout.lead_shape)
     loss, loss_sum = reduce(per, total, opts.reduction, label_kind, skip, sw is not None)
     return LossResult(
