@@ -26,6 +26,7 @@ from app.core import (
     score_softmax,
 )
 from app.core import SoftmaxOptions as CoreSoftmaxOptions
+from app.core.results import PER_SAMPLE_FIELDS
 
 __all__ = ["BINARY_CROSS_ENTROPY", "CROSS_ENTROPY", "SOFTMAX", "Endpoint"]
 
@@ -105,17 +106,7 @@ def diagnostics_body(diag: Diagnostics | None, tensor: bool) -> dict[str, Any] |
     }
     if diag.per_sample is not None:
         ps = diag.per_sample
-        body["per_sample"] = {
-            name: _wrap(getattr(ps, name), tensor)
-            for name in (
-                "predicted_class",
-                "confidence",
-                "true_class_prob",
-                "margin",
-                "true_class_rank",
-                "entropy",
-            )
-        }
+        body["per_sample"] = {name: _wrap(getattr(ps, name), tensor) for name in PER_SAMPLE_FIELDS}
     return body
 
 

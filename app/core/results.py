@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "PER_SAMPLE_FIELDS",
     "Diagnostics",
     "LossResult",
     "NumericalDiagnostics",
@@ -62,6 +63,10 @@ class PerSampleDiagnostics:
     margin: FloatArray
     true_class_rank: NDArray[np.int64]
     entropy: FloatArray
+
+
+# The per-sample diagnostics by name, in the order responses list them.
+PER_SAMPLE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(PerSampleDiagnostics))
 
 
 @dataclass(frozen=True)

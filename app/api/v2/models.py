@@ -16,6 +16,7 @@ import numpy as np
 from app.api.endpoints import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, SOFTMAX, Endpoint
 from app.api.errors import OptionsInvalid
 from app.codecs import DecodedArray, DecodedBody
+from app.core.results import PER_SAMPLE_FIELDS
 
 __all__ = ["MODELS", "VERSION", "Model", "TensorSpec"]
 
@@ -28,21 +29,13 @@ _IGNORED_PARAMETERS = frozenset(
 )
 _BATCH = ("count", "accuracy", "mean_confidence", "mean_entropy", "mean_true_class_prob")
 _NUMERICAL = ("max_abs_logit", "overflow_rows", "underflow_rows", "zero_probs")
-_PER_SAMPLE = (
-    "predicted_class",
-    "confidence",
-    "true_class_prob",
-    "margin",
-    "true_class_rank",
-    "entropy",
-)
 # Where each output lives in the /v1 response tree.
 _PATHS: dict[str, tuple[str, ...]] = {
     **{name: (name,) for name in ("loss", "loss_sum", "total_weight", "per_sample")},
     **{name: (name,) for name in ("probs", "log_probs", "logsumexp")},
     **{name: ("diagnostics", name) for name in _BATCH},
     **{name: ("diagnostics", "numerical", name) for name in _NUMERICAL},
-    **{name: ("diagnostics", "per_sample", name) for name in _PER_SAMPLE},
+    **{name: ("diagnostics", "per_sample", name) for name in PER_SAMPLE_FIELDS},
 }
 _INTEGER_OUTPUTS = frozenset(
     {"count", "overflow_rows", "underflow_rows", "zero_probs", "predicted_class", "true_class_rank"}
@@ -149,7 +142,7 @@ class Model:
         options["outputs"] = [name for name in names if name in self.array_outputs]
         options["diagnostics"] = any(_PATHS[name][0] == "diagnostics" for name in names)
         if self.endpoint is not SOFTMAX:
-            options["per_sample_diagnostics"] = any(name in _PER_SAMPLE for name in names)
+            options["per_sample_diagnostics"] = any(name in PER_SAMPLE_FIELDS for name in names)
         return options
 
 
@@ -173,7 +166,7 @@ _PREDICTIONS = (
     TensorSpec("probs", "FP32", _ANY, optional=True),
 )
 _SCALARS = _specs(("loss", "loss_sum", "total_weight"), (1,))
-_DIAGNOSTICS = _specs((*_BATCH, *_NUMERICAL), (1,)) + _specs(_PER_SAMPLE, (-1,))
+_DIAGNOSTICS = _specs((*_BATCH, *_NUMERICAL), (1,)) + _specs(PER_SAMPLE_FIELDS, (-1,))
 
 
 def _loss_model(name: str, endpoint: Endpoint, labels: TensorSpec, extra: str) -> Model:
