@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 import numpy as np
 
 from app.api.inflate import inflate
-from app.codecs import JSON, Codec, CodecError, DecodedBody, InvalidArray
+from app.codecs import Codec, CodecError, DecodedBody, InvalidArray
 from app.observability.stats import RequestStats
 from app.settings import Settings
 
@@ -27,7 +26,6 @@ __all__ = [
     "NestingTooDeep",
     "RankTooHigh",
     "TooManyElements",
-    "json_depth_error",
     "run_staged",
 ]
 
@@ -74,61 +72,26 @@ class Limits:
 
 PREDICTION_FIELDS = ("logits", "log_probs", "probs")
 
-# Only brackets matter for depth: bytes.translate drops every other byte at C speed (about
-# 3 GB/s), and the running sum of +1 for [ { and -1 for ] } over what is left is the depth.
-# Strings are not skipped; no valid request has brackets inside a string, so that only
-# makes an invalid one fail sooner.
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_AS_SQUARE = bytes.maketrans(b"{}", b"[]")
-_STEP = np.zeros(256, dtype=np.int8)
-_STEP[ord("[")] = 1
-_STEP[ord("]")] = -1
-_CHUNK = 1 << 22
-_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+def _nesting(value: Any, limit: int) -> int:
+    """Depth of lists and dicts in ``value``, counting no further than ``limit + 1``."""
+    if limit < 0 or not isinstance(value, list | dict):
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    return 1 + max((_nesting(item, limit - 1) for item in items), default=0)
 
 
-def json_depth_error(body: bytes, limit: int) -> NestingTooDeep | None:
-    """The error for a JSON body nested deeper than ``limit``, naming its top-level key."""
-    if not _too_deep(body, limit):
-        return None
-    loc: tuple[str | int, ...] = ()
-    try:  # the error path only: find the field (a body nested past ~1000 has no fields)
-        fields = _FIELDS.decode(body)
-    except (msgspec.DecodeError, RecursionError):
-        fields = {}
-    for name, raw in fields.items():
-        if _too_deep(bytes(raw), limit - 1):
-            loc = (name,)
-            break
-    where = f"{loc[0]}: " if loc else ""
-    return NestingTooDeep(f"{where}nested deeper than {limit} levels", loc)
-
-
-def _too_deep(body: bytes, limit: int) -> bool:
-    if len(body) <= limit:
-        return False
-    brackets = body.translate(_AS_SQUARE, _NOT_BRACKETS)
-    # Fast path: each pass deletes the innermost pairs, one level, at C speed; a usual
-    # body (rank 2 or 3) is gone in a few passes. Past the limit, or unbalanced: count.
-    rest = brackets
-    for _ in range(limit):
-        if not rest:
-            return False
-        shorter = rest.replace(b"[]", b"")
-        if len(shorter) == len(rest):
-            break
-        rest = shorter
-    if not rest:
-        return False
-    depth = 0
-    for start in range(0, len(brackets), _CHUNK):
-        chunk = np.frombuffer(brackets, np.uint8, min(_CHUNK, len(brackets) - start), start)
-        levels = np.cumsum(_STEP[chunk], dtype=np.int32)
-        levels += depth
-        if levels.max() > limit:
-            return True
-        depth = int(levels[-1])
-    return False
+def _check_nesting(decoded: DecodedBody, limits: Limits) -> None:
+    # Arrays are bounded by their rank; only option values can nest freely, and they are
+    # small, so walking them costs far less than scanning the whole body's brackets.
+    for name, value in decoded.options.items():
+        if _nesting(value, limits.max_json_depth) >= limits.max_json_depth:
+            message = f"{name}: nested deeper than {limits.max_json_depth} levels"
+            raise NestingTooDeep(message, (name,))
+    for name, field in decoded.arrays.items():
+        if field.array.ndim >= limits.max_json_depth:
+            message = f"{name}: nested deeper than {limits.max_json_depth} levels"
+            raise NestingTooDeep(message, (name,))
 
 
 def _check_arrays(decoded: DecodedBody, limits: Limits, stats: RequestStats) -> None:
@@ -173,12 +136,11 @@ def run_staged(
     start = perf_counter()
     if content_encoding is not None:
         body = inflate(body, content_encoding, limits.max_decompressed_bytes)
-    if request_codec is JSON and (error := json_depth_error(body, limits.max_json_depth)):
-        raise error
     try:
         decoded = request_codec.decode(body, endpoint.array_fields)
     except RecursionError as exc:  # msgpack, or JSON past the decoder's own recursion limit
         raise NestingTooDeep("the body is nested too deeply to decode") from exc
+    _check_nesting(decoded, limits)
     _check_arrays(decoded, limits, stats)
     decoded_at = perf_counter()
     stats.decode = decoded_at - start

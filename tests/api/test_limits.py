@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.api.limits import json_depth_error
+from app.api.limits import _nesting
 from tests.api.wire import encode, tensor
 from tests.live_server import LiveServer, live_server
 
@@ -273,23 +273,27 @@ if __name__ == "__main__":  # python -m tests.api.test_limits: the README's figu
     )
 
 
-# The depth measure itself, against a plain running count.
+# The depth measure itself, against a plain recursive count.
 
 
-def _depth(body: bytes) -> int:
-    depth = deepest = 0
-    for byte in body:
-        if byte in b"[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif byte in b"]}":
-            depth -= 1
-    return deepest
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return 1 + max((_depth(item) for item in value), default=0)
+    return 0
 
 
-@given(st.binary(max_size=60).map(lambda b: bytes(b"[]{}x"[c % 5] for c in b)), st.integers(1, 6))
-def test_json_depth_matches_a_running_count(body: bytes, limit: int) -> None:
-    assert (json_depth_error(body, limit) is not None) == (_depth(body) > limit)
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner),
+    max_leaves=12,
+)
+
+
+@given(_JSON_VALUES, st.integers(0, 6))
+def test_nesting_matches_a_plain_count(value: Any, limit: int) -> None:
+    assert (_nesting(value, limit) >= limit) == (_depth(value) >= limit)
 
 
 # Reading a body of declared length into one buffer.
