@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=64, ge=1)
     """Requests served at once by one worker; the next gets 503 with Retry-After."""
 
+    inline_body_bytes: int = Field(default=64 * 1024, ge=0)
+    """Uncompressed bodies up to this size are scored on the event loop, where their
+    work (well under a millisecond) costs less than a hop to a worker thread and back;
+    larger ones, and every compressed one, go to a worker thread. 0: always a thread."""
+
     request_timeout_seconds: float = Field(default=60.0, gt=0.0)
     """Deadline for reading, scoring and encoding one request; past it, 504."""
 

@@ -19,7 +19,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.api.limits import _nesting
+from app.api.limits import Limits, _nesting, run_sized
+from app.settings import Settings
 from tests.api.wire import encode, tensor
 from tests.live_server import LiveServer, live_server
 
@@ -330,3 +331,30 @@ def test_a_body_longer_than_declared_is_refused() -> None:
 
     with pytest.raises(BodyTooLarge):
         _read([b"abcd", b"efgh"], 7)
+
+
+# Where the work runs: small plain bodies on the event loop, the rest in a thread.
+
+
+@pytest.mark.parametrize(
+    ("size", "encoding", "inline"),
+    [
+        pytest.param(100, None, True, id="small"),
+        pytest.param(100, "identity", True, id="small-identity"),
+        pytest.param(100, "gzip", False, id="small-compressed"),
+        pytest.param(5000, None, False, id="large"),
+    ],
+)
+def test_small_plain_bodies_run_on_the_event_loop(
+    size: int, encoding: str | None, inline: bool
+) -> None:
+    import threading
+
+    limits = Limits.from_settings(Settings(inline_body_bytes=1000))
+
+    async def main() -> bool:
+        loop_thread = threading.get_ident()
+        ran_in = await run_sized(lambda _: threading.get_ident(), b"x" * size, encoding, limits)
+        return ran_in == loop_thread
+
+    assert anyio.run(main) is inline

@@ -1,4 +1,4 @@
-"""The scoring routes: read the raw body, negotiate codecs, compute in a thread."""
+"""The scoring routes: read the raw body, negotiate codecs, compute (large bodies in a thread)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from app.api.body import read_body
 from app.api.endpoints import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, SOFTMAX, Endpoint
-from app.api.limits import DeadlineExceeded, Limits, run_staged
+from app.api.limits import DeadlineExceeded, Limits, run_sized, run_staged
 from app.api.openapi import request_body, response_body
 from app.codecs import Codec, codec_for_accept, codec_for_content_type
 from app.observability.stats import STATS_KEY, RequestStats
@@ -46,8 +46,7 @@ async def _serve(
     try:
         with anyio.fail_after(limits.timeout):
             body = await read_body(request, request.app.state.settings.max_body_bytes)
-            # On timeout the thread is abandoned; it stops at its next stage boundary.
-            content = await anyio.to_thread.run_sync(work, body, abandon_on_cancel=True)
+            content = await run_sized(work, body, request.headers.get("content-encoding"), limits)
     except TimeoutError as exc:
         raise DeadlineExceeded(limits.timeout) from exc
     return Response(content, media_type=response_codec.media_type)

@@ -17,7 +17,14 @@ from starlette.responses import Response
 from app.api.body import read_body
 from app.api.errors import OptionsInvalid, status_for
 from app.api.inflate import inflate
-from app.api.limits import DeadlineExceeded, Limits, NestingTooDeep, RankTooHigh, TooManyElements
+from app.api.limits import (
+    DeadlineExceeded,
+    Limits,
+    NestingTooDeep,
+    RankTooHigh,
+    TooManyElements,
+    run_sized,
+)
 from app.api.v2.models import VERSION, Model
 from app.api.v2.tensors import (
     HEADER_LENGTH,
@@ -59,7 +66,7 @@ def _message(exc: Exception) -> str:
 
 
 async def infer(request: Request, model: Model) -> Response:
-    """Read the body, score it in a worker thread, answer with JSON or binary outputs."""
+    """Read the body, score it (large bodies in a worker thread), answer JSON or binary."""
     limits: Limits = request.app.state.limits
     work = partial(
         _process,
@@ -71,7 +78,8 @@ async def infer(request: Request, model: Model) -> Response:
     try:
         with anyio.fail_after(limits.timeout):
             body = await read_body(request, request.app.state.settings.max_body_bytes)
-            content, length = await anyio.to_thread.run_sync(work, body, abandon_on_cancel=True)
+            encoding = request.headers.get("content-encoding")
+            content, length = await run_sized(work, body, encoding, limits)
     except TimeoutError:
         return error_response(DeadlineExceeded(limits.timeout))
     except Exception as exc:  # every error is {"error": ...} in this protocol
