@@ -13,7 +13,12 @@ from numpy.typing import NDArray
 
 from app.core._dtypes import exp_limits
 from app.core._fast import FastRows
-from app.core.results import Diagnostics, NumericalDiagnostics, PerSampleDiagnostics
+from app.core.results import (
+    PER_SAMPLE_FIELDS,
+    Diagnostics,
+    NumericalDiagnostics,
+    PerSampleDiagnostics,
+)
 
 __all__ = ["DiagnosticsAccumulator"]
 
@@ -147,15 +152,7 @@ class DiagnosticsAccumulator:
         self, sl: slice | NDArray[np.intp], scored: Mask, *values: NDArray[Any] | None
     ) -> None:
         assert self.arrays is not None
-        names = (
-            "predicted_class",
-            "confidence",
-            "true_class_prob",
-            "margin",
-            "true_class_rank",
-            "entropy",
-        )
-        for name, v in zip(names, values, strict=True):
+        for name, v in zip(PER_SAMPLE_FIELDS, values, strict=True):
             if v is not None:
                 out = self.arrays[name][sl]
                 out[scored] = v[scored]
