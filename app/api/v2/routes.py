@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 import app as package
 from app.api.v2 import docs, schemas
-from app.api.v2.infer import error_response, infer
+from app.api.v2.infer import infer
 from app.api.v2.models import MODELS, VERSION, Model
 
 __all__ = ["router"]
@@ -18,6 +18,7 @@ router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 
 
 def _model(name: str, version: str | None = None) -> Model:
+    # The error handlers answer an HTTPException under /v2 as {"error": ...}.
     model = MODELS.get(name)
     if model is None:
         raise HTTPException(404, f"unknown model {name!r}; the models are {', '.join(MODELS)}")
@@ -68,10 +69,7 @@ async def server_ready(request: Request) -> Response:
 )
 async def model_metadata(name: str) -> Response:
     """Inputs and outputs of a model: cross-entropy, binary-cross-entropy or softmax."""
-    try:
-        model = _model(name)
-    except HTTPException as exc:
-        return error_response(exc)
+    model = _model(name)
     body = schemas.ModelMetadata(
         name=model.name,
         versions=[VERSION],
@@ -91,10 +89,7 @@ async def model_metadata(name: str) -> Response:
 )
 async def model_ready(request: Request, name: str) -> Response:
     """200 when the model takes inference requests (always, once the server is ready)."""
-    try:
-        model = _model(name)
-    except HTTPException as exc:
-        return error_response(exc)
+    model = _model(name)
     ready = _ready(request)
     return JSONResponse({"name": model.name, "ready": ready}, status_code=200 if ready else 503)
 
@@ -108,10 +103,7 @@ async def model_ready(request: Request, name: str) -> Response:
 )
 async def model_config(name: str) -> Response:
     """Triton-style configuration: tensors as data_type and dims, no batching dimension."""
-    try:
-        model = _model(name)
-    except HTTPException as exc:
-        return error_response(exc)
+    model = _model(name)
     body = schemas.ModelConfig(
         name=model.name,
         platform="scorer",
@@ -132,10 +124,7 @@ async def model_config(name: str) -> Response:
 )
 async def model_infer(request: Request, name: str) -> Response:
     """Score the inputs with the named model; JSON tensors or Triton's binary extension."""
-    try:
-        model = _model(name)
-    except HTTPException as exc:
-        return error_response(exc)
+    model = _model(name)
     return await infer(request, model)
 
 
@@ -148,8 +137,5 @@ async def model_infer(request: Request, name: str) -> Response:
 )
 async def model_version_infer(request: Request, name: str, version: str) -> Response:
     """As modelInfer; every model has the single version 1."""
-    try:
-        model = _model(name, version)
-    except HTTPException as exc:
-        return error_response(exc)
+    model = _model(name, version)
     return await infer(request, model)
