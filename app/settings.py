@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     access_log: bool = True
     """Write one JSON line per request (health probes and /metrics excepted)."""
 
+    opentelemetry: bool = False
+    """FastAPI's native OpenTelemetry (traces, metrics, logs to the global providers).
+
+    Off by default: checking for configured providers costs every request ~8 us, and
+    Prometheus and the access log already cover what it would report.
+    """
+
     @field_validator("api_keys", "open_paths", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:

@@ -1,10 +1,12 @@
-"""Reading request bodies under a size limit."""
+"""Reading request bodies under a size limit, straight from the ASGI ``receive`` channel."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import cast
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive
 
 __all__ = ["BodyTooLarge", "read_body"]
 
@@ -19,16 +21,18 @@ class BodyTooLarge(Exception):
         self.size = size
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Return the body; refuse from Content-Length first, then stop reading past the limit."""
-    declared = request.headers.get("content-length")
+async def read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
+    """Return the body; refuse from Content-Length first, then stop reading past the limit.
+
+    ``declared`` is the Content-Length header as sent (None for a chunked body).
+    """
     if declared is not None and declared.isdigit():
         if int(declared) > limit:
             raise BodyTooLarge(limit, int(declared))
-        return await _read_into(request, int(declared))
+        return await _read_into(receive, int(declared))
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in _chunks(receive):
         size += len(chunk)
         if size > limit:
             # A chunked body announces no length: stop at the first byte past the limit.
@@ -37,13 +41,26 @@ async def read_body(request: Request, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _read_into(request: Request, size: int) -> bytes:
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    # Starlette's Request.stream() without the Request: scoring routes are plain ASGI.
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+async def _read_into(receive: Receive, size: int) -> bytes:
     # The length is known: fill one buffer in place. Joining chunks would hold the body
     # twice at the end, which made reading the peak of a large request's memory.
     buffer = bytearray(size)
     at = 0
     with memoryview(buffer) as view:
-        async for chunk in request.stream():
+        async for chunk in _chunks(receive):
             end = at + len(chunk)
             if end > size:  # the HTTP parser frames by Content-Length; never trust it blindly
                 raise BodyTooLarge(size, end)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 import app as package
 from app.api.errors import install_error_handlers
@@ -29,6 +30,9 @@ problem details whose `errors` name the field and index.
 """
 
 
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
 def _warm_up() -> None:
     # The first NumPy call of a process pays for lazy imports and allocator set-up;
     # pay it before reporting ready rather than on a user's request.
@@ -45,10 +49,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=package.__version__,
         description=DESCRIPTION,
         lifespan=lifespan_for(readiness, settings.drain_seconds, _warm_up),
+        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.readiness = readiness
-    app.include_router(scoring.router)
+    # Plain ASGI routes first: the router tries routes in order.
+    app.router.routes[:0] = scoring.routes()
     app.include_router(metric_routes.router)
     app.include_router(health.router)
     app.include_router(v2_router)
@@ -56,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_operations(app, settings)
 
     def openapi() -> dict[str, Any]:
-        return build_openapi(app)
+        return build_openapi(app, scoring.openapi_paths())
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -6,13 +6,13 @@ Element count -> 413 (the request is too big to score here); rank and nesting de
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import numpy as np
 
 from app.api.inflate import inflate
 from app.codecs import Codec, CodecError, DecodedBody, InvalidArray
@@ -119,9 +119,9 @@ def _check_arrays(decoded: DecodedBody, limits: Limits, stats: RequestStats) -> 
             axis = decoded.options.get("axis", -1)
             if len(shape) >= 2 and isinstance(axis, int) and -len(shape) <= axis < len(shape):
                 stats.classes = shape[axis]
-                stats.samples = int(np.prod(shape)) // max(shape[axis], 1)
+                stats.samples = math.prod(shape) // max(shape[axis], 1)
             else:
-                stats.classes, stats.samples = 1, int(np.prod(shape))
+                stats.classes, stats.samples = 1, math.prod(shape)
             break
 
 

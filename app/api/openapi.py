@@ -7,6 +7,7 @@ committed file drifts from the code.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,14 @@ from pydantic.json_schema import models_json_schema
 from app.api import metric_schemas, schemas
 from app.api.v2 import schemas as v2_schemas
 
-__all__ = ["BODY_MEDIA_TYPES", "build_openapi", "error_responses", "request_body", "response_body"]
+__all__ = [
+    "BODY_MEDIA_TYPES",
+    "build_openapi",
+    "error_responses",
+    "post_operation",
+    "request_body",
+    "response_body",
+]
 
 BODY_MEDIA_TYPES = ("application/json", "application/msgpack")
 PROBLEM_MEDIA_TYPES = ("application/problem+json", "application/msgpack")
@@ -70,8 +78,33 @@ def error_responses() -> dict[int | str, dict[str, Any]]:
     return {code: {"description": text, "content": content} for code, text in _ERRORS.items()}
 
 
-def build_openapi(app: FastAPI) -> dict[str, Any]:
-    """The document FastAPI generates, plus the component schemas of the raw-body routes."""
+def post_operation(
+    operation_id: str,
+    summary: str,
+    description: str,
+    tags: list[str],
+    request_model: str,
+    response_model: str,
+) -> dict[str, Any]:
+    """The operation object of a POST route FastAPI does not see (a plain ASGI route)."""
+    responses = {str(code): item for code, item in response_body(response_model).items()}
+    return {
+        "description": description,
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": tags,
+        **request_body(request_model),
+        "responses": responses,
+    }
+
+
+def build_openapi(
+    app: FastAPI, extra_paths: Mapping[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The document FastAPI generates, plus the component schemas of the raw-body routes.
+
+    ``extra_paths`` are the path items of routes FastAPI does not generate (plain ASGI).
+    """
     if app.openapi_schema is None:
         spec = get_openapi(
             title=app.title,
@@ -83,6 +116,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             [(model, "validation") for model in _MODELS],
             ref_template="#/components/schemas/{model}",
         )
+        spec.setdefault("paths", {}).update(extra_paths or {})
         spec.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
         app.openapi_schema = spec
     return app.openapi_schema
@@ -90,4 +124,4 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
 
 def render(app: FastAPI) -> str:
     """The document as committed: sorted keys, two-space indent, final newline."""
-    return json.dumps(build_openapi(app), indent=2, sort_keys=True) + "\n"
+    return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"

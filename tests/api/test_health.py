@@ -96,3 +96,14 @@ def test_sigterm_drains(server: tuple[subprocess.Popen[bytes], str]) -> None:
         assert scored.status_code == 200
     # uvicorn re-raises the captured SIGTERM once it has shut down cleanly.
     assert proc.wait(timeout=15) in (0, -signal.SIGTERM)
+
+
+def test_native_opentelemetry_is_off_unless_asked() -> None:
+    from app.api import create_app
+    from app.settings import Settings
+
+    # FastAPI checks the global providers on every request unless all three are off.
+    off = create_app(Settings(access_log=False))._telemetry
+    assert (off["tracing"], off["metrics"], off["logs"]) == (False, False, False)
+    on = create_app(Settings(access_log=False, opentelemetry=True))._telemetry
+    assert (on["tracing"], on["metrics"], on["logs"]) == (True, True, True)

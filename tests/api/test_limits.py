@@ -301,8 +301,6 @@ def test_nesting_matches_a_plain_count(value: Any, limit: int) -> None:
 
 
 def _read(chunks: list[bytes], declared: int, limit: int = 1000) -> bytes:
-    from starlette.requests import Request
-
     from app.api.body import read_body
 
     messages = [
@@ -313,9 +311,7 @@ def _read(chunks: list[bytes], declared: int, limit: int = 1000) -> bytes:
     async def receive() -> dict[str, Any]:
         return messages.pop(0)
 
-    headers = [(b"content-length", str(declared).encode())]
-    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers}
-    return anyio.run(read_body, Request(scope, receive), limit)
+    return anyio.run(read_body, receive, str(declared), limit)
 
 
 def test_declared_length_is_read_into_one_buffer() -> None:

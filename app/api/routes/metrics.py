@@ -13,9 +13,9 @@ from app.api.endpoints import CROSS_ENTROPY, Endpoint, loss_inputs
 from app.api.metric_schemas import MergeRequest
 from app.api.metrics import merge_body, report_metrics
 from app.api.openapi import error_responses, request_body, response_body
-from app.api.routes.scoring import _serve
 from app.api.schemas import CrossEntropyOptions
-from app.codecs import DecodedBody
+from app.api.serving import serve
+from app.codecs import Codec, DecodedBody
 from app.report import REPORT_MEDIA_TYPES, media_type_for_accept, render, require_renderer
 
 __all__ = ["router"]
@@ -35,7 +35,7 @@ MERGE = Endpoint(MergeRequest, frozenset(), merge_body)
 )
 async def merge_aggregates(request: Request) -> Response:
     """Add the aggregates of any number of responses and return dataset-level metrics."""
-    return await _serve(request, MERGE)
+    return await _respond(request, MERGE)
 
 
 @dataclass(frozen=True)
@@ -98,4 +98,9 @@ async def report(request: Request) -> Response:
     """A report of a cross-entropy request's metrics, or of merged aggregates."""
     media_type = media_type_for_accept(request.headers.get("accept"))
     require_renderer()
-    return await _serve(request, REPORT, _Renderer(media_type))
+    return await _respond(request, REPORT, _Renderer(media_type))
+
+
+async def _respond(request: Request, endpoint: Endpoint, codec: Codec | None = None) -> Response:
+    content, media_type = await serve(request.scope, request.receive, endpoint, codec)
+    return Response(content, media_type=media_type)

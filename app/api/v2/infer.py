@@ -77,7 +77,8 @@ async def infer(request: Request, model: Model) -> Response:
     )
     try:
         with anyio.fail_after(limits.timeout):
-            body = await read_body(request, request.app.state.settings.max_body_bytes)
+            limit = request.app.state.settings.max_body_bytes
+            body = await read_body(request.receive, request.headers.get("content-length"), limit)
             encoding = request.headers.get("content-encoding")
             content, length = await run_sized(work, body, encoding, limits)
     except TimeoutError:
