@@ -9,7 +9,7 @@ from typing import Any, Literal
 import msgspec
 import numpy as np
 
-from app.codecs._arrays import MAX_RANK, array_from_raw
+from app.codecs._arrays import array_from_raw
 from app.codecs._duplicates import duplicate_key
 from app.codecs._tensors import tensor_from_raw
 from app.codecs.base import DecodedArray, DecodedBody, InvalidArray, Loc, MalformedBody
@@ -29,14 +29,19 @@ class Syntax:
     decode_as: Callable[[Any], Callable[[Any], Any]]
     # Looks at the first bytes of a value: null, a tensor object, or nested lists and their rank.
     peek: Callable[[memoryview], tuple[Kind, int]]
-    # Optional bulk reader for a common layout; returns None to fall back to the typed path.
+    # Optional bulk reader for a common layout; returns None to fall back to the typed path
+    # (always for null, tensors and more than MAX_RANK levels).
     fast_array: Callable[[memoryview], np.ndarray[Any, np.dtype[Any]] | None] | None = None
+    # Optional reader for a whole plain body; returns None to fall back to the steps above.
+    fast_body: Callable[[bytes, frozenset[str]], DecodedBody | None] | None = None
 
 
 def decode_body(body: bytes, array_fields: frozenset[str], syntax: Syntax) -> DecodedBody:
     """Split a top-level object into plain options and NumPy arrays."""
     if not body:
         raise MalformedBody(f"empty {syntax.name} body")
+    if syntax.fast_body is not None and (decoded := syntax.fast_body(body, array_fields)):
+        return decoded
     try:
         fields = syntax.fields(body)
     except msgspec.ValidationError as exc:
@@ -56,17 +61,18 @@ def decode_body(body: bytes, array_fields: frozenset[str], syntax: Syntax) -> De
             if name not in array_fields:
                 options[name] = _option(raw, name, syntax)
                 continue
-            kind, rank = syntax.peek(memoryview(raw))
+            view = memoryview(raw)
+            # The bulk reader declines null, tensors and ranks past MAX_RANK itself.
+            if syntax.fast_array is not None and (array := syntax.fast_array(view)) is not None:
+                arrays[name] = DecodedArray(array, False)
+                continue
+            kind, rank = syntax.peek(view)
             if kind == "null":
                 options[name] = None
             elif kind == "tensor":
                 arrays[name] = DecodedArray(tensor_from_raw(raw, name, syntax.decode_as), True)
             else:
-                array = None
-                if syntax.fast_array is not None and 0 < rank <= MAX_RANK:
-                    array = syntax.fast_array(memoryview(raw))
-                if array is None:
-                    array = array_from_raw(raw, name, rank, syntax.decode_as)
+                array = array_from_raw(raw, name, rank, syntax.decode_as)
                 arrays[name] = DecodedArray(array, False)
     except UnicodeDecodeError as exc:
         # msgspec checks UTF-8 only when it builds a str, so this surfaces per field.

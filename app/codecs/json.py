@@ -13,6 +13,8 @@ import numpy as np
 import orjson
 
 from app.codecs._decoding import Kind, Syntax, decode_body
+from app.codecs._numbers import read_numbers
+from app.codecs._plain import decode_plain
 from app.codecs._tensors import tensor_bytes
 from app.codecs._tree import convert
 from app.codecs.base import DecodedBody, Tensor
@@ -48,6 +50,8 @@ _SYNTAX = Syntax(
     plain=msgspec.json.Decoder().decode,
     decode_as=_decode_as,
     peek=_peek,
+    fast_array=read_numbers,
+    fast_body=decode_plain,
 )
 
 

@@ -14,7 +14,7 @@ from app.codecs._packing import pack_array
 from app.codecs._tensors import tensor_bytes
 from app.codecs._tree import convert
 from app.codecs._unpacking import array_header as _array_header
-from app.codecs._unpacking import unpack_floats
+from app.codecs._unpacking import unpack_numbers
 from app.codecs.base import DecodedBody, Tensor
 
 __all__ = ["MSGPACK", "MsgpackCodec"]
@@ -46,7 +46,7 @@ _SYNTAX = Syntax(
     plain=msgspec.msgpack.Decoder().decode,
     decode_as=_decode_as,
     peek=_peek,
-    fast_array=unpack_floats,
+    fast_array=unpack_numbers,
 )
 _ENCODER = msgspec.msgpack.Encoder()
 
