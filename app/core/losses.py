@@ -12,6 +12,7 @@ from app.core._fast import index_rows
 from app.core._inputs import check_block, log_domain, unusable_rows
 from app.core._layout import Layout
 from app.core._reduce import reduce
+from app.core._small import small_batch
 from app.core._validate import (
     check_axis,
     check_class_weights,
@@ -67,6 +68,14 @@ def score_cross_entropy(predictions: Any, labels: Any, opts: LossOptions) -> Los
         >>> print(f"{r.loss:.4f}")
         0.4076
     """
+    small = small_batch(predictions, labels, opts)
+    if small is not None:
+        return small
+    return _score_general(predictions, labels, opts)
+
+
+def _score_general(predictions: Any, labels: Any, opts: LossOptions) -> LossResult:
+    """:func:`score_cross_entropy` for any input: the blocked fast and stable paths."""
     check_loss_options(opts)
     kind, name = opts.input_kind, opts.input_kind
     if opts.pos_weight is not None:
