@@ -1,0 +1,287 @@
+"""The bulk readers agree with the precise path: same arrays, bit for bit, same errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import msgspec
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.codecs import JSON, MSGPACK, CodecError
+from app.codecs import json as json_codec
+from app.codecs import msgpack as msgpack_codec
+from app.codecs._decoding import decode_body
+from app.codecs._numbers import _IDLE, acquire, read_numbers, release
+from app.codecs._plain import decode_plain
+from app.codecs._unpacking import unpack_numbers
+from tests.codecs.conftest import ARRAY_FIELDS
+
+_PRECISE = {
+    "json": dataclasses.replace(json_codec._SYNTAX, fast_array=None, fast_body=None),
+    "msgpack": dataclasses.replace(msgpack_codec._SYNTAX, fast_array=None),
+}
+
+
+def _outcome(decode: Any, body: bytes) -> Any:
+    try:
+        decoded = decode(body, ARRAY_FIELDS)
+    except CodecError as exc:
+        return type(exc), exc.message, exc.loc
+    arrays = {
+        name: (value.array.dtype, value.array.shape, value.array.tobytes(), value.tensor)
+        for name, value in decoded.arrays.items()
+    }
+    return repr(decoded.options), arrays
+
+
+def _precise(syntax: str) -> Any:
+    return lambda body, fields: decode_body(body, fields, _PRECISE[syntax])
+
+
+def assert_agrees(body: bytes, syntax: str = "json") -> None:
+    codec = JSON if syntax == "json" else MSGPACK
+    assert _outcome(codec.decode, body) == _outcome(_precise(syntax), body)
+
+
+# Number spellings, including those the fast paths must decline or get exactly right.
+_SPECIAL = [
+    "0", "-0", "-0.0", "0.0", "1e-320", "-1e-320", "5e-324", "1e-400", "-1e-400",
+    "1.7976931348623157e308", "-1.7976931348623157e308", "1e999", "-1e999", "1E2",
+    "9223372036854775807", "-9223372036854775808", "9223372036854775808",
+    "-9223372036854775809", "18446744073709551615", "18446744073709551616",
+    "123456789012345678901234567890", "9007199254740993", "0.1", "2.5e-3",
+    "0.30000000000000004", "1.00000000000000011102230246251565404236316680908203125",
+]  # fmt: skip
+_OTHER = ['"inf"', '"-inf"', '"nan"', '"abc"', '"[1]"', "true", "false", "null", "{}"]
+
+_NUMBERS = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.floats(width=32, allow_nan=False, allow_infinity=False).map(
+        lambda x: (
+            np.format_float_positional(np.float32(x), unique=True, trim="-")
+            if abs(x) < 1e6
+            else repr(float(np.float32(x)))
+        )
+    ),
+    st.integers(-(2**64), 2**64).map(str),
+    st.sampled_from(_SPECIAL),
+)
+_ANY_TOKEN = st.one_of(_NUMBERS, _NUMBERS, _NUMBERS, st.sampled_from(_OTHER))
+
+
+@st.composite
+def _rectangular(draw: st.DrawFn, tokens: st.SearchStrategy[str]) -> str:
+    shape = draw(st.lists(st.integers(1, 4), min_size=1, max_size=3))
+    count = math.prod(shape)
+    leaves = iter(draw(st.lists(tokens, min_size=count, max_size=count)))
+
+    def build(depth: int) -> str:
+        if depth == len(shape):
+            return next(leaves)
+        return "[" + ",".join(build(depth + 1) for _ in range(shape[depth])) + "]"
+
+    return build(0)
+
+
+_NESTED = st.recursive(_ANY_TOKEN, lambda inner: st.lists(inner, max_size=4).map(
+    lambda items: "[" + ", ".join(items) + "]"
+), max_leaves=20)  # fmt: skip
+
+
+def _json_body(logits: str, labels: str = "[0]", extra: str = "") -> bytes:
+    return f'{{"outputs": ["per_sample"], "logits": {logits}, "labels": {labels}{extra}}}'.encode()
+
+
+@settings(max_examples=300)
+@given(_rectangular(_NUMBERS), _rectangular(st.integers(-5, 2**63 - 1).map(str)))
+def test_json_numeric_arrays_agree_bit_for_bit(logits: str, labels: str):
+    assert_agrees(_json_body(logits, labels))
+
+
+@settings(max_examples=300)
+@given(_rectangular(_ANY_TOKEN))
+def test_json_arrays_with_any_element_agree(logits: str):
+    assert_agrees(_json_body(logits))
+
+
+@settings(max_examples=300)
+@given(_NESTED, st.sampled_from(["", ', "reduction": "mean"', ', "x": [1, "a[b"]']))
+def test_json_ragged_and_nested_arrays_agree(logits: str, extra: str):
+    assert_agrees(_json_body(logits, extra=extra))
+    # The per-array reader (the path for bodies that are not plain) agrees as well.
+    assert_agrees(_json_body(logits, extra=', "opts": {"a": 1}'))
+
+
+@pytest.mark.parametrize(
+    "logits",
+    [
+        pytest.param("[[1.5, 2.5], [3.5]]", id="ragged-rows"),
+        pytest.param("[[0.5, 1.5], [2.5], [3.5, 4.5, 5.5]]", id="ragged-same-size"),
+        pytest.param("[[[1.5], [2.5]], [[3.5], [4.5, 5.5]]]", id="ragged-depth-3"),
+        pytest.param("[[1.5, [2.5]], [3.5, 4.5]]", id="array-for-a-number"),
+        pytest.param("[[1.5, 2.5], 3.5]", id="number-for-an-array"),
+        pytest.param('[[1.5, "abc"]]', id="string"),
+        pytest.param('[[1.5, "inf"], ["-inf", "nan"]]', id="non-finite-strings"),
+        pytest.param("[[1.5, true]]", id="bool"),
+        pytest.param("[[1.5, null]]", id="null"),
+        pytest.param("[[1.5, {}]]", id="object"),
+        pytest.param("[" * 33 + "1.5" + "]" * 33, id="too-deep"),
+        pytest.param("[" * 32 + "1.5" + "]" * 32, id="deepest"),
+        pytest.param("[0.5, 9223372036854775808]", id="int-past-int64-among-floats"),
+        pytest.param("[9223372036854775808, 1]", id="uint64"),
+        pytest.param("[-9223372036854775809]", id="past-int64-low"),
+        pytest.param("[1, 123456789012345678901234567890]", id="bigint"),
+        pytest.param("[1.5, 1e999]", id="past-float64"),
+        pytest.param("[1e308, 1.7976931348623157e308]", id="huge-floats"),
+        pytest.param("[1, 2.5]", id="int-then-float"),
+        pytest.param("[-0, 1.5]", id="minus-zero-int"),
+        pytest.param("[[]]", id="empty"),
+        pytest.param("[]", id="empty-rank-1"),
+        pytest.param("1.5", id="scalar"),
+        pytest.param("null", id="null-field"),
+        pytest.param('{"dtype": "float64", "shape": [1], "data": "AAAAAAAA+D8="}', id="tensor"),
+    ],
+)
+def test_json_known_inputs_agree(logits: str):
+    assert_agrees(_json_body(logits))
+    assert_agrees(_json_body(logits, extra=', "opts": {"a": 1}'))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'\xef\xbb\xbf{"logits": [1.5]}', id="byte-order-mark"),
+        pytest.param(b'{"logits": [1.5], "logits": [2.5]}', id="duplicate-key"),
+        pytest.param(b'{"a[": 1, "logits": [1.5]}', id="bracket-in-key"),
+        pytest.param(b'{"a": "[", "logits": [1.5]}', id="bracket-in-string"),
+        pytest.param(b'{"a": [[1]], "logits": [1.5]}', id="nested-option"),
+        pytest.param(b'{"a": 1e999, "logits": [1.5]}', id="option-past-float64"),
+        pytest.param(b'{"a": 18446744073709551616, "logits": [1.5]}', id="option-bigint"),
+        pytest.param(b'{"a": "\\ud800", "logits": [1.5]}', id="lone-surrogate"),
+        pytest.param(b'{"a": "\xff", "logits": [1.5]}', id="bad-utf8"),
+        pytest.param(b'{"logits": [1.5]} x', id="trailing"),
+        pytest.param(b'[{"logits": [1.5]}]', id="not-an-object"),
+        pytest.param(b"{}", id="empty-object"),
+        pytest.param(b'{"a": -0, "b": -0.0, "c": 1e-400, "d": [true, null, "s"]}', id="options"),
+    ],
+)
+def test_json_bodies_agree(body: bytes):
+    assert_agrees(body)
+
+
+def test_json_fast_paths_are_taken_for_plain_bodies():
+    body = _json_body("[[0.37719065, -1.5e-3], [2, 3]]", "[1, 0]")
+    assert decode_plain(body, ARRAY_FIELDS) is not None
+    array = read_numbers(memoryview(b"[[0.5, 1], [2, 3]]"))
+    assert array is not None
+    assert array.dtype == np.float64
+    labels = read_numbers(memoryview(b"[1, -0, 2]"))
+    assert labels is not None
+    assert labels.dtype == np.int64
+    # Not plain (an object among the options), so each array goes through read_numbers.
+    assert decode_plain(_json_body("[1.5]", extra=', "o": {}'), ARRAY_FIELDS) is None
+
+
+def test_json_parsers_are_not_shared_between_threads():
+    bodies = [_json_body(f"[[{i}.5, 1.25], [2.5, {i}]]", f"[{i}, 1]") for i in range(64)]
+    with ThreadPoolExecutor(8) as pool:
+        for body, decoded in zip(
+            bodies, pool.map(lambda b: JSON.decode(b, ARRAY_FIELDS), bodies), strict=True
+        ):
+            expected = _precise("json")(body, ARRAY_FIELDS)
+            np.testing.assert_array_equal(
+                decoded.arrays["logits"].array, expected.arrays["logits"].array
+            )
+
+
+def test_one_idle_parser_is_kept():
+    # Each parser keeps the buffers of its largest document: only one waits for reuse.
+    _IDLE.clear()
+    first, second = acquire(), acquire()
+    release(first)
+    release(second)
+    assert len(_IDLE) == 1
+    assert _IDLE[0] is first
+
+
+_MSGPACK_LEAVES = st.one_of(
+    st.floats(),
+    st.floats(width=32),
+    st.integers(-(2**63), 2**64 - 1),  # all msgpack can carry
+    st.sampled_from([0.0, -0.0, 5e-324, 1.7976931348623157e308, True, None, "inf", "x"]),
+)
+
+
+@st.composite
+def _msgpack_rectangular(draw: st.DrawFn, leaves: st.SearchStrategy[Any]) -> Any:
+    shape = draw(st.lists(st.integers(1, 4), min_size=1, max_size=3))
+    flat = iter(draw(st.lists(leaves, min_size=math.prod(shape), max_size=math.prod(shape))))
+
+    def build(depth: int) -> Any:
+        if depth == len(shape):
+            return next(flat)
+        return [build(depth + 1) for _ in range(shape[depth])]
+
+    return build(0)
+
+
+@settings(max_examples=300)
+@given(
+    _msgpack_rectangular(st.one_of(st.floats(), st.floats(width=32))),
+    _msgpack_rectangular(st.integers(-(2**63), 2**63 - 1)),
+)
+def test_msgpack_numeric_arrays_agree_bit_for_bit(logits: Any, labels: Any):
+    assert_agrees(msgspec.msgpack.encode({"logits": logits, "labels": labels}), "msgpack")
+
+
+@settings(max_examples=300)
+@given(
+    _msgpack_rectangular(_MSGPACK_LEAVES)
+    | st.recursive(_MSGPACK_LEAVES, lambda inner: st.lists(inner, max_size=4), max_leaves=20)
+)
+def test_msgpack_any_arrays_agree(logits: Any):
+    assert_agrees(msgspec.msgpack.encode({"logits": logits, "labels": [1]}), "msgpack")
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        pytest.param([1, 2**63], id="uint64"),
+        pytest.param([1, 2.0], id="float-among-ints"),
+        pytest.param([1, True], id="bool"),
+        pytest.param([[1, 2], [3]], id="ragged"),
+        pytest.param([[1, 2], 3], id="number-for-an-array"),
+        pytest.param([[[0]]] * 2, id="rank-3"),
+    ],
+)
+def test_msgpack_integer_arrays_agree(labels: Any):
+    assert_agrees(msgspec.msgpack.encode({"labels": labels}), "msgpack")
+
+
+def test_msgpack_fast_paths_are_taken():
+    assert unpack_numbers(memoryview(msgspec.msgpack.encode([[1.5, 2.5]]))) is not None
+    labels = unpack_numbers(memoryview(msgspec.msgpack.encode([3, -1, 200, 70000])))
+    assert labels is not None
+    assert labels.dtype == np.int64
+    too_deep = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1.5]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]
+    assert unpack_numbers(memoryview(msgspec.msgpack.encode(too_deep))) is None
+    assert unpack_numbers(memoryview(msgspec.msgpack.encode(["x"]))) is None
+
+
+@pytest.mark.parametrize(
+    "logits",
+    [
+        pytest.param('[ [ "x" ] ]', id="spaced-string"),
+        pytest.param("[ [ 1.5 ], [ ] ]", id="spaced-ragged"),
+        pytest.param("[[], [1.5]]", id="empty-first-row"),
+    ],
+)
+def test_declined_arrays_keep_their_errors(logits: str):
+    # A nested option makes the body not plain; the array then falls to the precise path.
+    assert_agrees(_json_body(logits, extra=', "o": {"p": 1}'))
