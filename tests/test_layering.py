@@ -11,7 +11,7 @@ APP = Path(__file__).resolve().parents[1] / "app"
 WEB = {"fastapi", "starlette", "pydantic", "pydantic_settings", "uvicorn", "prometheus_client"}
 ALLOWED = {
     "core": {"numpy", "app.core"},
-    "codecs": {"numpy", "msgspec", "orjson", "app.codecs"},
+    "codecs": {"numpy", "msgspec", "orjson", "simdjson", "app.codecs"},
 }
 
 

@@ -32,8 +32,11 @@ __all__ = ["acquire", "numeric_array", "read_numbers", "release"]
 
 # A parser must not be shared between threads, and keeps the buffers of the largest
 # document it has read (about 3.4x its size). One idle parser is kept: a new one costs
-# little for a small body but doubles the time of a 40 MB one (page faults).
+# little for a small body but doubles the time of a 40 MB one (page faults). Only after
+# documents up to the default body limit, though, so that an idle worker holds at most
+# about 220 MB of parser buffers whatever limit it is configured with.
 _IDLE: list[simdjson.Parser] = []
+KEEP_AFTER_BYTES = 64 << 20
 _ARRAY = {simdjson.Array}
 _INT64_LIMIT = 2.0**63
 
@@ -46,9 +49,9 @@ def acquire() -> simdjson.Parser:
         return simdjson.Parser()
 
 
-def release(parser: simdjson.Parser) -> None:
-    """Offer ``parser`` for reuse; no proxy into its document may be alive."""
-    if not _IDLE:
+def release(parser: simdjson.Parser, parsed: int) -> None:
+    """Offer ``parser``, which read ``parsed`` bytes, for reuse; no proxy into it may be alive."""
+    if not _IDLE and parsed <= KEEP_AFTER_BYTES:
         _IDLE.append(parser)
 
 
@@ -60,7 +63,7 @@ def read_numbers(raw: memoryview) -> np.ndarray[Any, np.dtype[Any]] | None:
     array = _read(parser, raw)
     # The proxies into the document are gone now. After an exception a traceback may
     # still hold one, and the parser would refuse to parse again: it is not kept then.
-    release(parser)
+    release(parser, len(raw))
     return array
 
 

@@ -34,7 +34,7 @@ def decode_plain(body: bytes, array_fields: frozenset[str]) -> DecodedBody | Non
         return None
     parser = acquire()
     decoded = _decode(parser, body, array_fields)
-    release(parser)  # not after an exception: see read_numbers
+    release(parser, len(body))  # not after an exception: see read_numbers
     return decoded
 
 

@@ -17,7 +17,7 @@ from app.codecs import JSON, MSGPACK, CodecError
 from app.codecs import json as json_codec
 from app.codecs import msgpack as msgpack_codec
 from app.codecs._decoding import decode_body
-from app.codecs._numbers import _IDLE, acquire, read_numbers, release
+from app.codecs._numbers import _IDLE, KEEP_AFTER_BYTES, acquire, read_numbers, release
 from app.codecs._plain import decode_plain
 from app.codecs._unpacking import unpack_numbers
 from tests.codecs.conftest import ARRAY_FIELDS
@@ -204,10 +204,19 @@ def test_one_idle_parser_is_kept():
     # Each parser keeps the buffers of its largest document: only one waits for reuse.
     _IDLE.clear()
     first, second = acquire(), acquire()
-    release(first)
-    release(second)
+    release(first, 100)
+    release(second, 100)
     assert len(_IDLE) == 1
     assert _IDLE[0] is first
+
+
+def test_a_parser_that_read_a_huge_document_is_not_kept() -> None:
+    # Its buffers (about 3.4x the document) would stay with the idle worker.
+    _IDLE.clear()
+    release(acquire(), KEEP_AFTER_BYTES + 1)
+    assert not _IDLE
+    release(acquire(), KEEP_AFTER_BYTES)
+    assert len(_IDLE) == 1
 
 
 _MSGPACK_LEAVES = st.one_of(
