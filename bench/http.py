@@ -241,13 +241,18 @@ def measure(
 
 
 def run(
-    servers: list[str], workers_list: list[int], duration: float, log: Path
+    servers: list[str],
+    workers_list: list[int],
+    duration: float,
+    log: Path,
+    only: str | None = None,
 ) -> list[dict[str, Any]]:
     """Every scenario through every server, for each worker count; one record per run.
 
     All servers of a worker count run at once (an idle one costs nothing) and each
     scenario visits them back to back, so that a change in the machine's background load
     falls on neighbouring measurements rather than on one server's whole series.
+    ``only`` keeps the scenarios whose name contains it.
     """
     records = []
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
@@ -258,6 +263,8 @@ def run(
                     print(f"workers={workers}: starting {name}", file=sys.stderr, flush=True)
                     running[name] = stack.enter_context(serving(SERVERS[name], workers, 3600, log))
                 for scenario in scenarios(workers):
+                    if only is not None and only not in scenario.name:
+                        continue
                     payload = body(
                         scenario.shape, scenario.encoding, scenario.tensor, scenario.outputs
                     )
@@ -372,11 +379,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
     parser.add_argument("--name", default="http", help="results file name")
+    parser.add_argument("--only", help='scenarios whose name contains this, e.g. "64x10 json"')
     args = parser.parse_args(argv)
     log = Path(tempfile.gettempdir()) / "bench-http-servers.log"
     arrays((1, 1))  # import NumPy before the clock starts
     records = run(
-        args.servers.split(","), [int(w) for w in args.workers.split(",")], args.duration, log
+        args.servers.split(","),
+        [int(w) for w in args.workers.split(",")],
+        args.duration,
+        log,
+        args.only,
     )
     print(report(records))
     path = write_results(args.name, {"machine": machine(), "records": records})
