@@ -86,7 +86,7 @@ def requests(draw):
     hi = draw(st.sampled_from([5.0, 30.0, bound]))
     if dtype is np.float32:  # the largest float32 <= hi
         h32 = np.float32(hi)
-        hi = float(np.nextafter(h32, np.float32(0)) if h32 > hi else h32)
+        hi = float(np.nextafter(h32, np.float32(0)) if float(h32) > hi else h32)
     floats = st.floats(-hi, hi, width=32 if dtype is np.float32 else 64)
     x = draw(arrays(dtype, (*lead, c), elements=floats))
     ydt = draw(st.sampled_from([np.int64, np.int32, np.uint8]))
@@ -141,7 +141,7 @@ def test_small_losses_keep_their_relative_precision():
 def test_logits_at_the_bound_are_taken():
     for dtype in (np.float32, np.float64):
         b = dtype(_BOUND[np.dtype(dtype)])
-        b = np.nextafter(b, dtype(0)) if b > _BOUND[np.dtype(dtype)] else b
+        b = np.nextafter(b, dtype(0)) if float(b) > _BOUND[np.dtype(dtype)] else b
         x = np.array([[b, -b, 0.0], [-b, b, -b]], dtype)
         assert_same(*both(x, np.array([1, 0]), LossOptions(outputs=PROBS)), dtype)
 
