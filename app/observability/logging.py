@@ -17,10 +17,20 @@ ACCESS_LOGGER = "app.access"
 class JsonFormatter(logging.Formatter):
     """``{"ts", "level", "logger", "message", ...fields}``; extra fields come in ``fields``."""
 
+    _second = -1
+    _stamp = ""
+
+    def _seconds(self, created: float) -> str:
+        # One strftime per second, not per line: lines come hundreds per second.
+        second = int(created)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return self._stamp
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": f"{self._seconds(record.created)}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
