@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -55,6 +56,9 @@ class NotAcceptable(Exception):
         self.supported = supported
 
 
+# Clients send the same few header values over and over; parsing Accept costs a small
+# request several microseconds. Bounded: the values are the client's choice.
+@functools.lru_cache(maxsize=256)
 def codec_for_content_type(value: str | None) -> Codec:
     """The codec for a Content-Type; parameters are ignored and a missing header means JSON."""
     if value is None or not value.strip():
@@ -68,6 +72,7 @@ def codec_for_content_type(value: str | None) -> Codec:
     raise UnsupportedMediaType(value)
 
 
+@functools.lru_cache(maxsize=256)
 def codec_for_accept(value: str | None, default: Codec) -> Codec:
     """The codec Accept prefers: highest q, ties go to ``default`` (the request's codec)."""
     if value is None or not value.strip():
