@@ -72,9 +72,14 @@ def codec_for_content_type(value: str | None) -> Codec:
     raise UnsupportedMediaType(value)
 
 
-@functools.lru_cache(maxsize=256)
 def codec_for_accept(value: str | None, default: Codec) -> Codec:
     """The codec Accept prefers: highest q, ties go to ``default`` (the request's codec)."""
+    return _codec_for_accept(value, default.media_type)
+
+
+@functools.lru_cache(maxsize=256)
+def _codec_for_accept(value: str | None, default_media_type: str) -> Codec:
+    default = CODECS[default_media_type]
     if value is None or not value.strip():
         return default
     ranges = [parsed for part in value.split(",") if (parsed := _media_range(part))]

@@ -76,7 +76,8 @@ class ScoringRoute:
         self.path = operation.path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["route"] = self
+        # Recent Starlette routers record the matched Route there; older ones do not.
+        scope.setdefault("route", self)
         content, media_type = await serve(scope, receive, self.operation.endpoint)
         headers = [
             (b"content-type", media_type.encode("latin-1")),
