@@ -30,11 +30,15 @@ from app.core import ScoringError
 from app.observability.stats import STATS_KEY
 from app.report import ReportUnavailable
 
-__all__ = ["OptionsInvalid", "install_error_handlers", "problem_response"]
+__all__ = ["ERROR_CODEC", "OptionsInvalid", "install_error_handlers", "problem_response"]
 
 log = logging.getLogger("app.errors")
 
 Loc = Sequence[str | int]
+
+# Where a route records the codec negotiated so far, in the scope's state, so that an
+# error answers in it (``request.state`` reads the same dict).
+ERROR_CODEC = "error_codec"
 
 
 class OptionsInvalid(Exception):
@@ -95,7 +99,7 @@ def problem_response(
     request: Request, status: HTTPStatus, items: list[dict[str, Any]], detail: str | None = None
 ) -> Response:
     """An RFC 9457 body in the codec negotiated so far (JSON until one is known)."""
-    codec: Codec = getattr(request.state, "error_codec", JSON)
+    codec: Codec = getattr(request.state, ERROR_CODEC, JSON)
     if detail is None:
         detail = items[0]["message"] if len(items) == 1 else f"{len(items)} errors"
         if len(items) > 1:

@@ -6,22 +6,23 @@ Shared by the plain ASGI scoring routes and the FastAPI routes (merge, report).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from functools import partial
 from time import perf_counter
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.types import Receive, Scope
 
 from app.api.body import read_body
 from app.api.endpoints import Endpoint
+from app.api.errors import ERROR_CODEC
 from app.api.limits import DeadlineExceeded, Limits, run_sized, run_staged
 from app.codecs import Codec, codec_for_accept, codec_for_content_type
 from app.observability.stats import STATS_KEY, RequestStats
 
-__all__ = ["ERROR_CODEC", "request_headers", "serve"]
+__all__ = ["read_and_run", "request_headers", "serve"]
 
-# Where the error handlers find the codec negotiated so far (``request.state`` reads it).
-ERROR_CODEC = "error_codec"
+T = TypeVar("T")
 _READ = frozenset({b"content-type", b"accept", b"content-encoding", b"content-length"})
 
 
@@ -64,11 +65,28 @@ async def serve(
         stats=stats,
         deadline=perf_counter() + limits.timeout,
     )
+    max_body_bytes = application.state.settings.max_body_bytes
+    declared = headers.get(b"content-length")
+    content = await read_and_run(receive, declared, encoding, max_body_bytes, work, limits)
+    return content, response_codec.media_type
+
+
+async def read_and_run(
+    receive: Receive,
+    declared: str | None,
+    content_encoding: str | None,
+    max_body_bytes: int,
+    work: Callable[[bytes], T],
+    limits: Limits,
+) -> T:
+    """Read the body and run ``work`` on it, both under the request's one deadline.
+
+    Raises:
+        DeadlineExceeded: the deadline passed (504); ``work`` checks it between stages.
+    """
     try:
         async with asyncio.timeout(limits.timeout):
-            limit = application.state.settings.max_body_bytes
-            body = await read_body(receive, headers.get(b"content-length"), limit)
-            content = await run_sized(work, body, encoding, limits)
+            body = await read_body(receive, declared, max_body_bytes)
+            return await run_sized(work, body, content_encoding, limits)
     except TimeoutError as exc:
         raise DeadlineExceeded(limits.timeout) from exc
-    return content, str(response_codec.media_type)

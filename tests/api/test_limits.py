@@ -218,6 +218,26 @@ def test_in_flight_cap_then_deadline(narrow: LiveServer) -> None:
     assert narrow.alive()
 
 
+def test_the_deadline_holds_for_a_slow_v2_upload(narrow: LiveServer) -> None:
+    # The Open Inference Protocol route shares the deadline; its errors are {"error"}.
+    def slow_body() -> Iterator[bytes]:
+        yield b'{"inputs": [{"name": "logits", "shape": [1, 2], "datatype": "FP32", "data": ['
+        for _ in range(20):
+            time.sleep(0.1)
+            yield b" "
+        yield b'1.0, 2.0]}, {"name": "labels", "shape": [1], "datatype": "INT64", "data": [0]}]}'
+
+    with httpx.Client(base_url=narrow.url, timeout=30) as http:
+        slow = http.post(
+            "/v2/models/cross-entropy/infer",
+            content=slow_body(),
+            headers={"content-type": "application/json"},
+        )
+    assert slow.status_code == 504, slow.text
+    assert "1 s" in slow.json()["error"]
+    assert narrow.alive()
+
+
 # Memory: peak RSS of the worker for a float32 binary request, relative to its payload.
 
 

@@ -7,24 +7,21 @@ from functools import partial
 from http import HTTPStatus
 from typing import Any
 
-import anyio
 import numpy as np
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.api.body import read_body
 from app.api.errors import OptionsInvalid, status_for
 from app.api.inflate import inflate
 from app.api.limits import (
-    DeadlineExceeded,
     Limits,
     NestingTooDeep,
     RankTooHigh,
     TooManyElements,
-    run_sized,
 )
+from app.api.serving import read_and_run
 from app.api.v2.models import VERSION, Model
 from app.api.v2.tensors import (
     HEADER_LENGTH,
@@ -76,14 +73,15 @@ async def infer(request: Request, model: Model) -> Response:
         limits=limits,
     )
     try:
-        with anyio.fail_after(limits.timeout):
-            limit = request.app.state.settings.max_body_bytes
-            body = await read_body(request.receive, request.headers.get("content-length"), limit)
-            encoding = request.headers.get("content-encoding")
-            content, length = await run_sized(work, body, encoding, limits)
-    except TimeoutError:
-        return error_response(DeadlineExceeded(limits.timeout))
-    except Exception as exc:  # every error is {"error": ...} in this protocol
+        content, length = await read_and_run(
+            request.receive,
+            request.headers.get("content-length"),
+            request.headers.get("content-encoding"),
+            request.app.state.settings.max_body_bytes,
+            work,
+            limits,
+        )
+    except Exception as exc:  # every error, the deadline's too, is {"error": ...} here
         return error_response(exc)
     if length is None:
         return Response(content, media_type="application/json")
