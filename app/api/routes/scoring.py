@@ -72,12 +72,8 @@ class ScoringRoute:
 
     def __init__(self, operation: Operation) -> None:
         self.operation = operation
-        # The metrics and the access log label a request by its route's path.
-        self.path = operation.path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Recent Starlette routers record the matched Route there; older ones do not.
-        scope.setdefault("route", self)
         content, media_type = await serve(scope, receive, self.operation.endpoint)
         headers = [
             (b"content-type", media_type.encode("latin-1")),
