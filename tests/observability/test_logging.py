@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -106,3 +107,30 @@ def test_request_ids_are_minted_when_absent_or_unusable(lines: list[dict[str, An
     access = _access(lines)
     assert len(access[1]["request_id"]) == 32
     assert access[4]["request_id"] != "x" * 500
+
+
+def test_a_client_gone_mid_body_is_logged_as_499_without_a_traceback(
+    server: LiveServer, lines: list[dict[str, Any]]
+) -> None:
+    # `lines` first: the module's other tests read the log as it was before this request.
+    host, port = server.url.removeprefix("http://").split(":")
+    head = (
+        "POST /v1/cross-entropy HTTP/1.1\r\n"
+        f"Host: {host}\r\nAuthorization: Bearer {KEY}\r\nX-Request-ID: gone-499\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head.encode() + b'{"logits": [[1.0, 2.0' + b" " * 1000)
+        time.sleep(0.3)  # the route is waiting for the rest of the body
+    deadline = time.monotonic() + 10
+    gone: list[dict[str, Any]] = []
+    while not gone and time.monotonic() < deadline:
+        time.sleep(0.1)
+        logged = [json.loads(line) for line in server.log_lines()]
+        gone = [line for line in _access(logged) if line["request_id"] == "gone-499"]
+    assert [(line["status"], line["error"]) for line in gone] == [(499, "client_disconnected")]
+    assert gone[0]["request_bytes"] == 100000  # as declared; the body never arrived whole
+    logs = server.stdout.read_text() + server.stderr.read_text()
+    assert "Traceback" not in logs
+    assert "ClientDisconnect" not in logs
+    assert server.alive()
