@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -30,7 +30,13 @@ from app.core import ScoringError
 from app.observability.stats import STATS_KEY
 from app.report import ReportUnavailable
 
-__all__ = ["ERROR_CODEC", "OptionsInvalid", "install_error_handlers", "problem_response"]
+__all__ = [
+    "ERROR_CODEC",
+    "OptionsInvalid",
+    "handler_for",
+    "install_error_handlers",
+    "problem_response",
+]
 
 log = logging.getLogger("app.errors")
 
@@ -150,6 +156,15 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s", request.url.path)
     item = {"loc": [], "message": "internal error", "type": "internal_error"}
     return problem_response(request, HTTPStatus.INTERNAL_SERVER_ERROR, [item])
+
+
+def handler_for(exc: Exception) -> Callable[[Request, Exception], Awaitable[Response]] | None:
+    """The handler the exception middleware would call for ``exc``; None for a 500."""
+    if isinstance(exc, HTTPException):
+        return _http
+    if any(isinstance(exc, kind) for kind, _ in STATUS_TABLE):
+        return _known
+    return None
 
 
 def install_error_handlers(app: FastAPI) -> None:

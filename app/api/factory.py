@@ -59,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(v2_router)
     install_error_handlers(app)
+    # Added first, so innermost: every operational layer below still wraps the scoring routes.
+    app.add_middleware(scoring.ScoringLane)
     install_operations(app, settings)
 
     def openapi() -> dict[str, Any]:
