@@ -113,6 +113,12 @@ class ObservabilityMiddleware:
             received += len(message.get("body", b""))
             return message
 
+        # A declared size is the size, read or not (the HTTP parser frames by it); only a
+        # chunked body is counted as it arrives.
+        sized = declared.isdigit()
+        if sized:
+            received = int(declared)
+
         async def tagging_send(message: Message) -> None:
             nonlocal status, sent
             if message["type"] == "http.response.start":
@@ -122,9 +128,9 @@ class ObservabilityMiddleware:
                 sent += len(message.get("body", b""))
             await send(message)
 
-        IN_FLIGHT.inc()
+        IN_FLIGHT.enter()
         try:
-            await self.app(scope, counting_receive, tagging_send)
+            await self.app(scope, receive if sized else counting_receive, tagging_send)
         except ClientDisconnect:
             # The client went away before its body was read: nothing to answer and
             # nothing broken. Counted and logged as nginx does (499), not as a 500
@@ -134,11 +140,9 @@ class ObservabilityMiddleware:
             stats.error = stats.error or "internal_error"
             raise
         finally:
-            IN_FLIGHT.dec()
+            IN_FLIGHT.leave()
             seconds = perf_counter() - start
             route = self._route(scope)
-            if declared.isdigit():  # a body refused or never read still had a size
-                received = max(received, int(declared))
             if self.recorder is not None:
                 self.recorder.record(route, status, encoding, seconds, received, sent, stats)
             if self.access_log is not None:
