@@ -5,7 +5,6 @@ Shared by the plain ASGI scoring routes and the FastAPI routes (merge, report).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from functools import partial
 from time import perf_counter
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 from starlette.types import Receive, Scope
 
 from app.api.body import read_body
+from app.api.deadlines import within
 from app.api.endpoints import Endpoint
 from app.api.errors import ERROR_CODEC
 from app.api.limits import DeadlineExceeded, Limits, run_sized, run_staged
@@ -85,8 +85,21 @@ async def read_and_run(
         DeadlineExceeded: the deadline passed (504); ``work`` checks it between stages.
     """
     try:
-        async with asyncio.timeout(limits.timeout):
-            body = await read_body(receive, declared, max_body_bytes)
-            return await run_sized(work, body, content_encoding, limits)
+        return await within(
+            limits.timeout,
+            _read_and_run(receive, declared, content_encoding, max_body_bytes, work, limits),
+        )
     except TimeoutError as exc:
         raise DeadlineExceeded(limits.timeout) from exc
+
+
+async def _read_and_run(
+    receive: Receive,
+    declared: str | None,
+    content_encoding: str | None,
+    max_body_bytes: int,
+    work: Callable[[bytes], T],
+    limits: Limits,
+) -> T:
+    body = await read_body(receive, declared, max_body_bytes)
+    return await run_sized(work, body, content_encoding, limits)
