@@ -7,11 +7,20 @@ term is positive, so the loss keeps full relative precision however small it is,
 no row maximum or shifted copy of the logits is needed. Rows where that does not hold
 (NaN, +inf, a sum that overflows or is subnormal, ignored samples) are reported in
 ``stable`` and scored by the stable block path instead.
+
+Blocks can run in several threads (NumPy's ufuncs and einsum release the GIL on them):
+each block returns its diagnostic partials and the caller folds them in block order,
+so float sums are added in the same order, and results are the same bits, whatever
+the number of threads.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +54,62 @@ class FastRows:
     zero_probs: int = 0
 
 
+@dataclass
+class _Partial:
+    """One block's contribution to the diagnostics of :class:`FastRows`."""
+
+    count: int
+    correct: int
+    sums: list[float]  # confidence, entropy, true-class p
+    max_abs: float
+    underflow: int
+    zero_probs: int
+
+
+class _Pool:
+    """A thread pool shared by all calls, created on first use, replaced when too small."""
+
+    def __init__(self) -> None:
+        self.forget()
+
+    def forget(self) -> None:
+        """Start with no executor; also in a forked child, which lacks the parent's threads."""
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._size = 0
+
+    def submit(self, fn: Callable[[], None], copies: int) -> list[Future[None]]:
+        """Run ``copies`` calls of ``fn`` in the pool, which gets a thread for each."""
+        # Submitting under the lock: another call may replace (shut down) the executor.
+        with self._lock:
+            if self._executor is None or self._size < copies:
+                if self._executor is not None:
+                    self._executor.shutdown(wait=False)  # its pending tasks still run
+                self._size = copies
+                self._executor = ThreadPoolExecutor(copies, thread_name_prefix="scorer-core")
+            return [self._executor.submit(fn) for _ in range(copies)]
+
+
+_POOL = _Pool()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOL.forget)
+
+
+class _Claim:
+    """``enumerate(blocks)`` that several threads can share: each block goes to one."""
+
+    def __init__(self, blocks: range) -> None:
+        self._blocks = enumerate(blocks)
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> _Claim:
+        return self
+
+    def __next__(self) -> tuple[int, int]:
+        with self._lock:
+            return next(self._blocks)
+
+
 def _row_sums(e: Floats) -> Floats:
     out: Floats = np.einsum("ij->i", e) if e.shape[1] < _EINSUM_CLASSES else np.add.reduce(e, 1)
     return out
@@ -58,6 +123,7 @@ def index_rows(
     temperature: float,
     probs: Floats | None,
     diagnostics: bool,
+    threads: int = 1,
 ) -> FastRows:
     """Score ``[rows, classes]`` logits ``x`` against class indices ``idx`` where it is safe.
 
@@ -75,6 +141,9 @@ def index_rows(
         temperature: Logits are divided by it first.
         probs: ``[rows, classes]`` output for the probabilities, or None.
         diagnostics: Also accumulate the batch diagnostics of the fast rows.
+        threads: Blocks in flight at most: the caller's thread and ``threads - 1`` of a
+            shared pool each take the next block until none is left. Same results (bits)
+            for any value.
 
     Returns:
         Losses, the mask of rows left to the stable path, and the diagnostic sums.
@@ -90,58 +159,97 @@ def index_rows(
     tiny = float(np.finfo(dt).tiny)
     step = max(1, min(n, FAST_BLOCK_BYTES // max(1, c * dt.itemsize)))
     convert = x.dtype != dt or temperature != 1.0
-    xbuf = np.empty((step, c), dt) if convert else None
-    # exp(x) goes straight into the probabilities when they are asked for.
-    work = np.empty((step, c), dt) if probs is None else probs
-    ar = np.arange(step)
     loss = np.empty(n, dt)
     stable = np.zeros(n, bool) if skip is None else skip.copy()
+
+    blocks = range(0, n, step)
+    parts: dict[int, _Partial] = {}  # by block
+    helpers = min(threads, len(blocks)) - 1
+    # Each run takes the next block until none is left: a thread whose core is busy
+    # elsewhere simply takes fewer blocks.
+    todo: Iterator[tuple[int, int]] = enumerate(blocks) if helpers < 1 else _Claim(blocks)
+
+    def run() -> None:
+        """Score blocks from ``todo`` until none is left; diagnostics go to ``parts``."""
+        # Scratch of this run's own: runs may go on at once in other threads.
+        xbuf = np.empty((step, c), dt) if convert else None
+        # exp(x) goes straight into the probabilities when they are asked for.
+        work = np.empty((step, c), dt) if probs is None else probs
+        ar = np.arange(step)
+        # Inside the run: NumPy's error state is per thread (a context variable).
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            for i, r0 in todo:
+                r1 = min(n, r0 + step)
+                k, rr, yb = r1 - r0, ar[: r1 - r0], idx[r0:r1]
+                xl = x[r0:r1]
+                if xbuf is not None:
+                    xl = xbuf[:k]
+                    np.copyto(xl, x[r0:r1], casting="unsafe")
+                    if temperature != 1.0:
+                        xl /= dt.type(temperature)
+                    if temperature < 1.0:
+                        # A tiny temperature can push finite logits out of range (-inf
+                        # too): the stable path reports it.
+                        stable[r0:r1] |= np.any(np.isinf(xl) & np.isfinite(x[r0:r1]), axis=1)
+                e = work[:k] if probs is None else work[r0:r1]
+                np.exp(xl, out=e)
+                xy = xl[rr, yb]
+                ey = np.exp(xy)
+                e[rr, yb] = 0
+                rest = _row_sums(e)  # sum_{k != y} exp(x_k)
+                total = rest + ey
+                # Finite total: no NaN, no +inf, no overflow; rest >= c * tiny: no term
+                # that matters is subnormal (and the row has a finite logit besides y).
+                bad = ~(np.isfinite(total) & (rest >= c * tiny))
+                s = rest * np.exp(-xy)
+                loss[r0:r1] = np.where(np.isfinite(s), np.log1p(s), np.log(rest) - xy)
+                sb = stable[r0:r1]
+                sb |= bad
+                inv = 1 / total
+                if probs is not None:
+                    e *= inv[:, None]
+                    e[rr, yb] = ey * inv
+                if diagnostics:
+                    parts[i] = _diagnose(
+                        xl, e, probs is not None, xy, ey, yb, total, inv, sb, over, under
+                    )
+
+    if helpers < 1:
+        run()
+    else:
+        futures = _POOL.submit(run, helpers)
+        try:
+            run()
+        finally:
+            # A helper still queued (behind other calls' tasks) has nothing left to do;
+            # a running one writes into arrays the caller gets back: wait, even on error.
+            for f in futures:
+                f.cancel()
+            wait(futures)
+        for f in futures:
+            if not f.cancelled():
+                f.result()
     out = FastRows(loss, stable)
-    sums = np.zeros(3)
-    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        for r0 in range(0, n, step):
-            r1 = min(n, r0 + step)
-            k, rr, yb = r1 - r0, ar[: r1 - r0], idx[r0:r1]
-            xl = x[r0:r1]
-            if xbuf is not None:
-                xl = xbuf[:k]
-                np.copyto(xl, x[r0:r1], casting="unsafe")
-                if temperature != 1.0:
-                    xl /= dt.type(temperature)
-                if temperature < 1.0:
-                    # A tiny temperature can push finite logits out of range (-inf too):
-                    # the stable path reports it.
-                    stable[r0:r1] |= np.any(np.isinf(xl) & np.isfinite(x[r0:r1]), axis=1)
-            e = work[:k] if probs is None else work[r0:r1]
-            np.exp(xl, out=e)
-            xy = xl[rr, yb]
-            ey = np.exp(xy)
-            e[rr, yb] = 0
-            rest = _row_sums(e)  # sum_{k != y} exp(x_k)
-            total = rest + ey
-            # Finite total: no NaN, no +inf, no overflow; rest >= c * tiny: no term that
-            # matters is subnormal (and the row has a finite logit besides the label).
-            bad = ~(np.isfinite(total) & (rest >= c * tiny))
-            s = rest * np.exp(-xy)
-            lb = np.where(np.isfinite(s), np.log1p(s), np.log(rest) - xy)
-            loss[r0:r1] = lb
-            sb = stable[r0:r1]
-            sb |= bad
-            inv = 1 / total
-            if probs is not None:
-                e *= inv[:, None]
-                e[rr, yb] = ey * inv
-            if diagnostics:
-                _diagnose(
-                    out, sums, xl, e, probs is not None, xy, ey, yb, total, inv, sb, over, under
-                )
-    out.sums = (float(sums[0]), float(sums[1]), float(sums[2]))
+    return _fold(out, parts) if diagnostics else out
+
+
+def _fold(out: FastRows, parts: dict[int, _Partial]) -> FastRows:
+    """Add the blocks' partials into ``out`` in block order, as one loop would have."""
+    # Python floats: the same IEEE double additions as a float64 array, with less overhead.
+    conf = ent = tcp = 0.0
+    for i in range(len(parts)):
+        p = parts[i]
+        out.count += p.count
+        out.correct += p.correct
+        conf, ent, tcp = conf + p.sums[0], ent + p.sums[1], tcp + p.sums[2]
+        out.max_abs = max(out.max_abs, p.max_abs)
+        out.underflow += p.underflow
+        out.zero_probs += p.zero_probs
+    out.sums = (conf, ent, tcp)
     return out
 
 
 def _diagnose(
-    out: FastRows,
-    sums: NDArray[np.float64],
     xl: Floats,
     e: Floats,
     normalised: bool,
@@ -153,7 +261,7 @@ def _diagnose(
     sb: NDArray[np.bool_],
     over: float,
     under: float,
-) -> None:
+) -> _Partial:
     """Batch diagnostics of one block's fast rows; rows it cannot handle join ``sb``."""
     rr = np.arange(len(xl))
     pred = np.argmax(xl, axis=1)
@@ -169,14 +277,14 @@ def _diagnose(
     ent = np.maximum(np.log(total) - dot, 0)
     partial = bool(sb.any())
     if partial:
-        out.count += int(np.count_nonzero(ok))
-        out.correct += int(np.count_nonzero((pred == yb) & ok))
-        for i, v in enumerate((conf, ent, tcp)):
-            sums[i] += float(np.sum(v, where=ok, dtype=np.float64))
+        count = int(np.count_nonzero(ok))
+        correct = int(np.count_nonzero((pred == yb) & ok))
+        sums = [float(np.sum(v, where=ok, dtype=np.float64)) for v in (conf, ent, tcp)]
     else:  # the usual case: spare the masks
-        out.count += len(ok)
-        out.correct += int(np.count_nonzero(pred == yb))
-        sums += np.add.reduce(np.stack((conf, ent, tcp)), axis=1, dtype=np.float64)
+        count = len(ok)
+        correct = int(np.count_nonzero(pred == yb))
+        sums = np.add.reduce(np.stack((conf, ent, tcp)), axis=1, dtype=np.float64).tolist()
+    part = _Partial(count, correct, sums, 0.0, 0, 0)
     lo, hi = float(xl.min()), float(xl.max())
     exact = partial or not (math.isfinite(lo) and math.isfinite(hi))
     if exact:  # -inf, NaN or rows of the stable path in the block: look at the fast rows only
@@ -185,14 +293,15 @@ def _diagnose(
         lo = float(np.min(xs, where=finite, initial=np.inf))
         hi = float(np.max(xs, where=finite, initial=-np.inf))
         if lo <= under:
-            out.underflow += int(np.count_nonzero(np.any(finite & (xs <= under), axis=1)))
+            part.underflow = int(np.count_nonzero(np.any(finite & (xs <= under), axis=1)))
     elif lo <= under:
-        out.underflow += int(np.count_nonzero(np.any(xl <= under, axis=1)))
+        part.underflow = int(np.count_nonzero(np.any(xl <= under, axis=1)))
     if lo <= hi:
-        out.max_abs = max(out.max_abs, abs(lo), abs(hi))
+        part.max_abs = max(abs(lo), abs(hi))
     # A probability can be 0 only if exp(min x) * min(1 / total) rounds to 0 (or x = -inf).
     if exact or not np.exp(xl.dtype.type(lo)) * inv.min() > 0:
         p = e if normalised else np.exp(xl) * inv[:, None]
         if not normalised:
             p[rr, yb] = tcp
-        out.zero_probs += int(np.count_nonzero((p == 0) & ok[:, None]))
+        part.zero_probs = int(np.count_nonzero((p == 0) & ok[:, None]))
+    return part

@@ -92,6 +92,9 @@ def check_loss_options(opts: LossOptions) -> None:
     ii = opts.ignore_index
     if ii is not None and (isinstance(ii, bool) or not isinstance(ii, int | np.integer)):
         raise InvalidOption(f"ignore_index must be an integer; got {ii!r}", ("ignore_index",))
+    t = opts.threads
+    if isinstance(t, bool) or not isinstance(t, int | np.integer) or t < 1:
+        raise InvalidOption(f"threads must be an integer >= 1; got {t!r}", ("threads",))
     check_temperature(opts.temperature, opts.input_kind)
 
 

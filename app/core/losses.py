@@ -184,7 +184,9 @@ def _score_general(predictions: Any, labels: Any, opts: LossOptions) -> LossResu
         for rows, block in layout.blocks(x):
             total += score_rows(rows, block)
     else:
-        fast = index_rows(flat, idx, skip, dt, opts.temperature, outs.get("probs"), acc is not None)
+        fast = index_rows(
+            flat, idx, skip, dt, opts.temperature, outs.get("probs"), acc is not None, opts.threads
+        )
         # Rows the fast path could not take (ignored, non-finite, extreme): stable path.
         stable = fast.stable
         redo = np.flatnonzero(stable) if stable.any() else None

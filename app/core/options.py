@@ -28,7 +28,9 @@ class LossOptions:
     """Options shared by softmax and sigmoid cross-entropy.
 
     ``precision`` None means: float32 when the predictions arrived as float32 or
-    float16, float64 otherwise.
+    float16, float64 otherwise. ``threads`` is how many threads the large-batch path of
+    index-label softmax cross-entropy may use (the caller's among them); results are
+    identical for any value.
     """
 
     reduction: Reduction = "mean"
@@ -44,6 +46,7 @@ class LossOptions:
     outputs: frozenset[LossOutput] = field(default_factory=lambda: frozenset({"per_sample"}))
     diagnostics: bool = True
     per_sample_diagnostics: bool = False
+    threads: int = 1
 
 
 @dataclass(frozen=True)
