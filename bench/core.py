@@ -4,8 +4,9 @@
 
 For each shape and dtype, side by side in one process: ``x.max()`` (one read pass, the
 memory floor), ``np.exp(x, out=buf)`` (one exp pass), ``scipy.special.log_softmax`` +
-gather, ``torch.nn.functional.cross_entropy`` with one thread, and ``app.core``. Prints a
-table of times and ratios and writes ``bench/results/core.json``.
+gather, ``torch.nn.functional.cross_entropy`` with one thread, and ``app.core`` (with one
+thread, and with two on its large-batch path). Prints a table of times and ratios and
+writes ``bench/results/core.json``.
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ def _ours(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> dict[str, Callabl
         print(f"app.core not importable ({exc}): skipping it", file=sys.stderr)
         return {}
 
-    def run(outputs: frozenset[Any], diagnostics: bool) -> Callable[[], Any]:
-        options = LossOptions(outputs=outputs, diagnostics=diagnostics)
+    def run(outputs: frozenset[Any], diagnostics: bool, threads: int = 1) -> Callable[[], Any]:
+        options = LossOptions(outputs=outputs, diagnostics=diagnostics, threads=threads)
         return lambda: score_cross_entropy(x, y, options)
 
     loss: frozenset[Any] = frozenset({"per_sample"})
@@ -86,6 +87,8 @@ def _ours(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> dict[str, Callabl
         "ours+probs": run(probs, False),
         "ours+diag": run(loss, True),
         "ours+probs+diag": run(probs, True),
+        "ours 2 threads": run(loss, False, 2),
+        "ours+probs+diag 2 threads": run(probs, True, 2),
     }
 
 
