@@ -59,11 +59,17 @@ class DecodedBody:
     arrays: dict[str, DecodedArray]
 
 
-@dataclass(frozen=True)
 class Tensor:
-    """Marks an array to be encoded as a typed tensor (dtype, shape, little-endian data)."""
+    """Marks an array to be encoded as a typed tensor (dtype, shape, little-endian data).
 
-    array: np.ndarray[Any, np.dtype[Any]]
+    Not a dataclass: orjson and msgspec encode dataclasses field by field themselves,
+    and the encoders must hand a Tensor to the codec's hook instead.
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray[Any, np.dtype[Any]]) -> None:
+        self.array = array
 
 
 class Codec(Protocol):

@@ -9,16 +9,19 @@ from typing import Any
 
 import msgspec
 import numpy as np
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
-from app.codecs import JSON, MSGPACK, CodecError
+from app.codecs import JSON, MSGPACK, CodecError, Tensor
 from app.codecs import json as json_codec
 from app.codecs import msgpack as msgpack_codec
 from app.codecs._decoding import decode_body
 from app.codecs._numbers import _IDLE, KEEP_AFTER_BYTES, acquire, read_numbers, release
 from app.codecs._plain import decode_plain
+from app.codecs._tree import convert
 from app.codecs._unpacking import unpack_numbers
 from tests.codecs.conftest import ARRAY_FIELDS
 
@@ -294,3 +297,42 @@ def test_msgpack_fast_paths_are_taken():
 def test_declined_arrays_keep_their_errors(logits: str):
     # A nested option makes the body not plain; the array then falls to the precise path.
     assert_agrees(_json_body(logits, extra=', "o": {"p": 1}'))
+
+
+# Response trees as endpoints build them: dicts of floats (non-finite too), ints, None,
+# strings, shape lists, NumPy arrays and scalars, tensors.
+_FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64)
+_ARRAYS = hnp.arrays(
+    st.sampled_from([np.float32, np.float64, np.int64, np.float16]),
+    hnp.array_shapes(min_dims=1, max_dims=2, max_side=4),
+)
+_LEAVES = st.one_of(
+    _FLOATS,
+    st.integers(-(2**53), 2**53),
+    st.none(),
+    st.text(max_size=5),
+    st.lists(st.integers(0, 10), max_size=3),
+    _ARRAYS,
+    _ARRAYS.map(Tensor),
+    _FLOATS.map(np.float64),
+)
+_TREES = st.recursive(
+    _LEAVES, lambda inner: st.dictionaries(st.text(max_size=4), inner, max_size=4), max_leaves=12
+)
+
+
+@given(st.dictionaries(st.text(max_size=4), _TREES, max_size=5))
+def test_encoders_write_what_the_leaf_by_leaf_walk_writes(tree: dict[str, Any]) -> None:
+    # The walk (convert + _leaf) is the reference: it applies the wire rules leaf by leaf.
+    walked = convert(tree, json_codec._leaf)
+    json_reference = orjson.dumps(walked, option=orjson.OPT_SERIALIZE_NUMPY)
+    assert JSON.encode(tree) == json_reference
+    floats_as_they_are = lambda v: v if type(v) is float else msgpack_codec._leaf(v)  # noqa: E731
+    msgpack_reference = msgspec.msgpack.encode(convert(tree, floats_as_they_are))
+    assert MSGPACK.encode(tree) == msgpack_reference
+
+
+def test_a_float32_scalar_is_written_as_float32_arrays_are() -> None:
+    value = np.float32(47617632.0)
+    assert JSON.encode({"a": value, "b": np.array([value])}) == b'{"a":47617630.0,"b":[47617630.0]}'
+    assert JSON.encode({"a": np.float32("nan")}) == b'{"a":"nan"}'
