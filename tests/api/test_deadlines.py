@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -116,11 +117,13 @@ def test_the_error_of_the_work_itself_propagates(run: Runner) -> None:
 
 
 def test_a_closed_loop_leaves_no_watchdog_behind() -> None:
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
     async def main() -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
         assert await within(1, _sleep(0)) == "done"
 
-    before = len(_WATCHDOGS)
     for _ in range(3):
         asyncio.run(main())
     gc.collect()
-    assert len(_WATCHDOGS) == before
+    assert [ref() for ref in loops] == [None, None, None]  # the watchdog kept none alive
