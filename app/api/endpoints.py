@@ -39,16 +39,19 @@ class Endpoint:
 
     options_model: type[BaseModel]
     array_fields: frozenset[str]
-    run: Callable[[Any, dict[str, DecodedArray]], dict[str, Any]]
+    run: Callable[[Any, dict[str, DecodedArray], int], dict[str, Any]]
 
     def process(self, body: bytes, request_codec: Codec, response_codec: Codec) -> bytes:
         """Decode, validate, compute, encode: the whole request off the event loop."""
         decoded = request_codec.decode(body, self.array_fields)
         return response_codec.encode(self.compute(decoded))
 
-    def compute(self, decoded: DecodedBody) -> dict[str, Any]:
-        """Validate the options and run the core: the response tree, not yet encoded."""
-        return self.run(self._options(decoded), decoded.arrays)
+    def compute(self, decoded: DecodedBody, threads: int = 1) -> dict[str, Any]:
+        """Validate the options and run the core: the response tree, not yet encoded.
+
+        ``threads``: how many threads a large batch may use (``compute_threads``).
+        """
+        return self.run(self._options(decoded), decoded.arrays, threads)
 
     def _options(self, decoded: DecodedBody) -> BaseModel:
         # A null array field means "absent"; anything else unknown is an error.
@@ -133,7 +136,9 @@ def _loss_body(
     return body
 
 
-def _core_loss_options(options: Any, arrays: dict[str, DecodedArray], kind: str) -> LossOptions:
+def _core_loss_options(
+    options: Any, arrays: dict[str, DecodedArray], kind: str, threads: int = 1
+) -> LossOptions:
     return LossOptions(
         reduction=options.reduction,
         class_weights=_optional(arrays, "class_weights"),
@@ -148,19 +153,22 @@ def _core_loss_options(options: Any, arrays: dict[str, DecodedArray], kind: str)
         outputs=frozenset(options.outputs),
         diagnostics=options.diagnostics,
         per_sample_diagnostics=options.per_sample_diagnostics,
+        threads=threads,
     )
 
 
 def loss_inputs(
-    options: CrossEntropyOptions, arrays: dict[str, DecodedArray]
+    options: CrossEntropyOptions, arrays: dict[str, DecodedArray], threads: int = 1
 ) -> tuple[DecodedArray, np.ndarray[Any, Any], LossOptions]:
     """The predictions, labels and core options of a cross-entropy request."""
     kind, pred = _predictions(arrays, PREDICTION_FIELDS)
-    return pred, _required(arrays, "labels"), _core_loss_options(options, arrays, kind)
+    return pred, _required(arrays, "labels"), _core_loss_options(options, arrays, kind, threads)
 
 
-def _run_cross_entropy(options: CrossEntropyOptions, arrays: dict[str, DecodedArray]) -> Any:
-    pred, labels, core_options = loss_inputs(options, arrays)
+def _run_cross_entropy(
+    options: CrossEntropyOptions, arrays: dict[str, DecodedArray], threads: int
+) -> Any:
+    pred, labels, core_options = loss_inputs(options, arrays, threads)
     if options.metrics is not None:  # evaluation metrics: their own, slower path
         evaluation = evaluate(pred.array, labels, core_options, options.metrics)
         body = _loss_body(evaluation.result, options.outputs, pred, labels)
@@ -169,7 +177,9 @@ def _run_cross_entropy(options: CrossEntropyOptions, arrays: dict[str, DecodedAr
     return _loss_body(result, options.outputs, pred, labels)
 
 
-def _run_binary(options: BinaryCrossEntropyOptions, arrays: dict[str, DecodedArray]) -> Any:
+def _run_binary(
+    options: BinaryCrossEntropyOptions, arrays: dict[str, DecodedArray], threads: int
+) -> Any:
     kind, pred = _predictions(arrays, PREDICTION_FIELDS)
     labels = _required(arrays, "labels")
     result = score_binary_cross_entropy(
@@ -178,7 +188,7 @@ def _run_binary(options: BinaryCrossEntropyOptions, arrays: dict[str, DecodedArr
     return _loss_body(result, options.outputs, pred, labels)
 
 
-def _run_softmax(options: SoftmaxOptions, arrays: dict[str, DecodedArray]) -> Any:
+def _run_softmax(options: SoftmaxOptions, arrays: dict[str, DecodedArray], threads: int) -> Any:
     pred = arrays.get("logits")
     if pred is None:
         raise OptionsInvalid([(("logits",), "logits is required", "missing")])

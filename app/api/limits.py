@@ -64,6 +64,7 @@ class Limits:
     max_json_depth: int
     timeout: float
     inline_body_bytes: int
+    compute_threads: int = 1
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -74,6 +75,7 @@ class Limits:
             settings.max_json_depth,
             settings.request_timeout_seconds,
             settings.inline_body_bytes,
+            settings.compute_threads,
         )
 
 
@@ -167,7 +169,7 @@ def run_staged(
     decoded_at = perf_counter()
     stats.decode = decoded_at - start
     _check_deadline(deadline, decoded_at, limits)
-    tree: Any = endpoint.compute(decoded)
+    tree: Any = endpoint.compute(decoded, limits.compute_threads)
     computed_at = perf_counter()
     stats.compute = computed_at - decoded_at
     _check_deadline(deadline, computed_at, limits)

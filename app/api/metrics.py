@@ -76,7 +76,9 @@ def add_metrics(
     return body
 
 
-def merge_body(options: MergeRequest, arrays: dict[str, DecodedArray]) -> dict[str, Any]:
+def merge_body(
+    options: MergeRequest, arrays: dict[str, DecodedArray], threads: int = 1
+) -> dict[str, Any]:
     """Dataset-level metrics of the merged aggregates, with the merged aggregate."""
     merged = merge_aggregates(options.aggregates)
     return {**aggregate_metrics(merged), "aggregate": to_wire(merged)}

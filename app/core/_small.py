@@ -130,6 +130,8 @@ def small_batch(predictions: Any, labels: Any, opts: LossOptions) -> LossResult 
         or type(opts.outputs) is not frozenset
         or not opts.outputs <= _OUTPUTS
         or opts.per_sample_diagnostics
+        or type(opts.threads) is not int  # one block, any count: the general path checks it
+        or opts.threads < 1
         or opts.class_weights is not None
         or opts.sample_weights is not None
         or opts.pos_weight is not None

@@ -184,3 +184,42 @@ class TestBodyLimit:
 
     def test_small_body_passes(self, client: Any) -> None:
         assert _post(client, CLASSIC).status_code == 200
+
+
+def test_compute_threads_change_nothing_but_the_time() -> None:
+    # [1024, 1000] float32 is two 2 MiB blocks: with 2 threads they run side by side.
+    from fastapi.testclient import TestClient
+
+    from app.api import create_app
+    from app.settings import Settings
+
+    rng = np.random.default_rng(7)
+    logits = (rng.standard_normal((1024, 1000)) * 4).astype(np.float32)
+    labels = rng.integers(0, 1000, 1024)
+    body = {
+        "logits": tensor(logits, json_body=False),
+        "labels": tensor(labels, json_body=False),
+        "outputs": ["per_sample", "probs"],
+    }
+    answers = []
+    for threads in (1, 2):
+        with TestClient(create_app(Settings(compute_threads=threads))) as local:
+            response = _post(local, body, "msgpack")
+        assert response.status_code == 200
+        answers.append(response.content)
+    assert answers[0] == answers[1]
+    probs = as_array(decode(answers[0], "application/msgpack")["probs"])
+    assert probs.shape == (1024, 1000)
+
+
+@pytest.mark.parametrize("threads", ["0", "65", "two"])
+def test_compute_threads_out_of_range_are_refused(
+    threads: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydantic import ValidationError
+
+    from app.settings import Settings
+
+    monkeypatch.setenv("SCORER_COMPUTE_THREADS", threads)
+    with pytest.raises(ValidationError, match="compute_threads"):
+        Settings()

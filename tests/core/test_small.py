@@ -250,3 +250,13 @@ def test_inputs_are_not_modified():
         assert small_batch(x, y, LossOptions(diagnostics=diagnostics, outputs=PROBS)) is not None
     assert_array_equal(x, x0)
     assert_array_equal(y, y0)
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True])
+def test_an_invalid_thread_count_is_refused_for_a_small_batch_too(threads: object) -> None:
+    x, y = np.array([[1.0, 2.0, 3.0]]), np.array([2])
+    opts = replace(LossOptions(), threads=threads)
+    assert small_batch(x, y, opts) is None
+    with pytest.raises(ScoringError) as caught:
+        score_cross_entropy(x, y, opts)
+    assert caught.value.loc == ("threads",)

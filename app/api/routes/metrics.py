@@ -42,7 +42,7 @@ async def merge_aggregates(request: Request) -> Response:
 class _ReportEndpoint(Endpoint):
     """Cross-entropy input (or aggregates) in, the metrics a report shows out."""
 
-    def compute(self, decoded: DecodedBody) -> dict[str, Any]:
+    def compute(self, decoded: DecodedBody, threads: int = 1) -> dict[str, Any]:
         return report_metrics(decoded, loss_inputs)
 
 
