@@ -3,7 +3,7 @@
     /work/bench-venv/bin/python -m bench.http [--workers 1,2] [--duration 5]
 
 Servers (uvicorn, same flags, 127.0.0.1 only): ``app`` (app.main:app, the service with
-validation and diagnostics on), ``obvious`` (pydantic ``list[list[float]]`` body, default
+validation and diagnostics on, ``SCORER_COMPUTE_THREADS`` = cores / workers), ``obvious`` (pydantic ``list[list[float]]`` body, default
 JSON response; JSON lists only), ``raw`` (orjson / msgspec straight to NumPy, no
 validation, no diagnostics) and ``echo`` (returns the body it read: the transport's floor).
 Each server runs under ``timeout`` and is killed by its process group id at the end.
@@ -108,8 +108,12 @@ class Server:
             "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
         self.log = log.open("ab")
+        # The service as a deployment with fewer workers than cores would set it up: a
+        # large batch may use the cores no worker has (README, SCORER_COMPUTE_THREADS).
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        env = {**os.environ, "SCORER_COMPUTE_THREADS": str(threads)}
         self.process = subprocess.Popen(
-            command, cwd=REPO, stdout=self.log, stderr=self.log, start_new_session=True
+            command, cwd=REPO, env=env, stdout=self.log, stderr=self.log, start_new_session=True
         )
         self.workers = workers
 
