@@ -347,6 +347,37 @@ def test_a_body_longer_than_declared_is_refused() -> None:
 
     with pytest.raises(BodyTooLarge):
         _read([b"abcd", b"efgh"], 7)
+    with pytest.raises(BodyTooLarge):  # in one message too
+        _read([b"abcdefgh"], 7)
+
+
+def test_a_body_in_one_message_is_returned_as_it_came() -> None:
+    from app.api.body import read_body
+
+    chunk = b"abcdefg"
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": chunk, "more_body": False}
+
+    assert anyio.run(read_body, receive, "7", 1000) is chunk  # no copy
+
+
+@pytest.mark.parametrize("first", [[], [b"ab"]], ids=["at-once", "after-a-chunk"])
+def test_a_disconnect_while_reading_is_client_disconnect(first: list[bytes]) -> None:
+    from starlette.requests import ClientDisconnect
+
+    from app.api.body import read_body
+
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": chunk, "more_body": True} for chunk in first
+    ]
+    messages.append({"type": "http.disconnect"})
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    with pytest.raises(ClientDisconnect):
+        anyio.run(read_body, receive, "7", 1000)
 
 
 # Where the work runs: small plain bodies on the event loop, the rest in a thread.
