@@ -1,12 +1,14 @@
-"""HTTP benchmark: the service beside three reference servers, with wrk on 127.0.0.1.
+"""HTTP benchmark: the service beside four reference servers, with wrk on 127.0.0.1.
 
     /work/bench-venv/bin/python -m bench.http [--workers 1,2] [--duration 5]
 
 Servers (uvicorn, same flags, 127.0.0.1 only): ``app`` (app.main:app, the service with
-validation and diagnostics on, ``SCORER_COMPUTE_THREADS`` = cores / workers), ``obvious`` (pydantic ``list[list[float]]`` body, default
-JSON response; JSON lists only), ``raw`` (orjson / msgspec straight to NumPy, no
-validation, no diagnostics) and ``echo`` (returns the body it read: the transport's floor).
-Each server runs under ``timeout`` and is killed by its process group id at the end.
+validation and diagnostics on, ``SCORER_COMPUTE_THREADS`` = cores / workers), ``obvious``
+(pydantic ``list[list[float]]`` body, default JSON response; JSON lists only), ``raw``
+(orjson / msgspec straight to NumPy, no validation, no diagnostics), ``echo`` (returns
+the body it read through FastAPI: the issue's floor) and ``floor`` (the same in plain
+ASGI, reading as the service does). Each server runs under ``timeout`` and is killed by
+its process group id at the end.
 
 Scenarios: [64, 10] JSON and msgpack at 1 and 16 connections; [4096, 1000] float32
 msgpack tensor with probabilities returned; [4096, 1000] JSON lists. The load generator
@@ -45,6 +47,7 @@ SERVERS = {
     "obvious": "bench.servers.obvious:app",
     "raw": "bench.servers.raw:app",
     "echo": "bench.servers.echo:app",
+    "floor": "bench.servers.floor:app",
 }
 CLOCK = os.sysconf("SC_CLK_TCK")
 
@@ -355,8 +358,9 @@ def report(records: list[dict[str, Any]]) -> str:
                 ref = _find(records, other, workers, scenario)
                 key = "server_cpu_us_per_request"
                 cells.append(f"{ref[key] / ours[key]:.2f}" if ref else "-")
-            echo = _find(records, "echo", workers, scenario)
-            cells.append(f"{ours['p50_us'] / echo['p50_us']:.2f}" if echo else "-")
+            for other in ("echo", "floor"):
+                ref = _find(records, other, workers, scenario)
+                cells.append(f"{ours['p50_us'] / ref['p50_us']:.2f}" if ref else "-")
             one = _find(records, "app", 1, scenario.replace(f"c{workers}", "c1"))
             if workers > 1 and "64x10" in scenario:
                 one = _find(records, "app", 1, scenario)
@@ -371,6 +375,7 @@ def report(records: list[dict[str, Any]]) -> str:
         "obvious/app CPU per req",
         "raw/app CPU per req",
         "app/echo p50 time",
+        "app/floor p50 time",
         "app vs 1 worker",
     ]
     lines.append(table(headers, ratio_rows))
