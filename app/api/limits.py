@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from app.api.inflate import inflate
-from app.codecs import Codec, CodecError, DecodedBody, InvalidArray
+from app.codecs import Buffer, Codec, CodecError, DecodedBody, InvalidArray, encode_parts
 from app.observability.stats import RequestStats
 from app.settings import Settings
 
@@ -150,7 +150,7 @@ def run_staged(
     limits: Limits,
     stats: RequestStats,
     deadline: float,
-) -> bytes:
+) -> list[Buffer]:
     """Inflate, check, decode, compute and encode one request, timing each stage.
 
     Runs in a worker thread. A thread cannot be cancelled, so it checks the deadline
@@ -173,7 +173,7 @@ def run_staged(
     computed_at = perf_counter()
     stats.compute = computed_at - decoded_at
     _check_deadline(deadline, computed_at, limits)
-    content = response_codec.encode(tree)
+    content = encode_parts(response_codec, tree)
     stats.encode = perf_counter() - computed_at
     return content
 

@@ -17,7 +17,7 @@ from app.api.deadlines import within
 from app.api.endpoints import Endpoint
 from app.api.errors import ERROR_CODEC
 from app.api.limits import DeadlineExceeded, Limits, run_sized, run_staged
-from app.codecs import Codec, codec_for_accept, codec_for_content_type
+from app.codecs import Buffer, Codec, codec_for_accept, codec_for_content_type
 from app.observability.stats import STATS_KEY, RequestStats
 
 __all__ = ["read_and_run", "request_headers", "serve"]
@@ -37,8 +37,8 @@ def request_headers(scope: Scope) -> dict[bytes, str]:
 
 async def serve(
     scope: Scope, receive: Receive, endpoint: Endpoint, response_codec: Codec | None = None
-) -> tuple[bytes, str]:
-    """Read, decode, score and encode one request; the body and its media type.
+) -> tuple[list[Buffer], str]:
+    """Read, decode, score and encode one request; the body (in pieces) and its media type.
 
     A route that answers in its own format (the report) passes its encoder as
     ``response_codec``; its errors stay in the request's codec. Errors propagate to the

@@ -5,7 +5,11 @@ Depends on NumPy, msgspec, orjson and the standard library only; the web layer m
 to 415 and :class:`NotAcceptable` to 406.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 from app.codecs.base import (
+    Buffer,
     Codec,
     CodecError,
     DecodedArray,
@@ -30,6 +34,7 @@ __all__ = [
     "JSON",
     "MEDIA_TYPES",
     "MSGPACK",
+    "Buffer",
     "Codec",
     "CodecError",
     "DecodedArray",
@@ -43,4 +48,11 @@ __all__ = [
     "UnsupportedMediaType",
     "codec_for_accept",
     "codec_for_content_type",
+    "encode_parts",
 ]
+
+
+def encode_parts(codec: Codec, content: Mapping[str, Any]) -> list[Buffer]:
+    """``codec.encode(content)`` as pieces to send one after the other (see msgpack)."""
+    split = getattr(codec, "encode_parts", None)
+    return split(content) if split is not None else [codec.encode(content)]

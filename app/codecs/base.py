@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 __all__ = [
+    "Buffer",
     "Codec",
     "CodecError",
     "DecodedArray",
@@ -57,6 +58,10 @@ class DecodedBody:
 
     options: dict[str, Any]
     arrays: dict[str, DecodedArray]
+
+
+# A piece of an encoded body: bytes, or a byte view (format "B") of memory owned elsewhere.
+Buffer = bytes | memoryview
 
 
 class Tensor:

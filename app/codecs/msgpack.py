@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,7 +15,7 @@ from app.codecs._packing import pack_array
 from app.codecs._tensors import tensor_bytes
 from app.codecs._unpacking import array_header as _array_header
 from app.codecs._unpacking import unpack_numbers
-from app.codecs.base import DecodedBody, Tensor
+from app.codecs.base import Buffer, DecodedBody, Tensor
 
 __all__ = ["MSGPACK", "MsgpackCodec"]
 
@@ -63,6 +64,51 @@ class MsgpackCodec:
         """Encode with msgspec; arrays as nested arrays, tensors as bin."""
         return _ENCODER.encode(content)
 
+    def encode_parts(self, content: Mapping[str, Any]) -> list[Buffer]:
+        """``encode(content)`` in pieces, the bytes of big top-level tensors not copied.
+
+        Copying a [4096, 1000] float32 tensor into the body took 1.6 ms of a 20 ms
+        request. Each tensor of at least 1 MiB is encoded as its bin header followed by a
+        marker; the body is cut at the markers and the tensor's own bytes (a view of the
+        array) go in between. The pieces join to exactly what ``encode`` returns.
+        """
+        spliced: list[memoryview] = []
+        tree: dict[str, Any] | None = None
+        for name, value in content.items():
+            if type(value) is Tensor and _SPLICE_BYTES <= value.array.nbytes < 2**32:
+                dtype, data = tensor_bytes(value.array)
+                tree = tree if tree is not None else dict(content)
+                marker = _MARKER + len(spliced).to_bytes(4, "big")
+                header = _bin_header(data.nbytes)
+                tree[name] = {
+                    "dtype": dtype,
+                    "shape": list(value.array.shape),
+                    "data": msgspec.Raw(header + marker),
+                }
+                spliced.append(data.data)
+        if tree is None:
+            return [_ENCODER.encode(content)]
+        encoded = _ENCODER.encode(tree)
+        view = memoryview(encoded)
+        parts: list[Buffer] = []
+        at = 0
+        for index, piece in enumerate(spliced):
+            marker = _MARKER + index.to_bytes(4, "big")
+            found = encoded.find(marker, at)
+            parts += [view[at:found], piece]
+            at = found + len(marker)
+        parts.append(view[at:])
+        return parts
+
+
+def _bin_header(size: int) -> bytes:
+    """The header msgspec writes before ``size`` bytes: the smallest of bin 8, 16, 32."""
+    if size < 1 << 8:
+        return b"\xc4" + size.to_bytes(1, "big")
+    if size < 1 << 16:
+        return b"\xc5" + size.to_bytes(2, "big")
+    return b"\xc6" + size.to_bytes(4, "big")
+
 
 def _leaf(value: Any) -> Any:
     """What msgspec does not encode itself: arrays, NumPy scalars, tensors, str subclasses."""
@@ -84,6 +130,9 @@ def _leaf(value: Any) -> Any:
 # Floats, including NaN and infinities, are native msgpack: the tree needs no walk, and
 # the hook sees only the leaves msgspec does not know (a [64, 10] response: 22 -> 5 us).
 _ENCODER = msgspec.msgpack.Encoder(enc_hook=_leaf)
+_SPLICE_BYTES = 1 << 20
+# Random per process: no body can hold it by chance (2**-128), nor by a client's design.
+_MARKER = os.urandom(16)
 
 
 MSGPACK = MsgpackCodec()

@@ -8,8 +8,10 @@ from typing import Any
 import msgspec
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from app.codecs import MSGPACK, InvalidArray, Tensor
+from app.codecs import JSON, MSGPACK, InvalidArray, Tensor, encode_parts
 from app.codecs._packing import pack_array
 from app.codecs._unpacking import unpack_floats
 from tests.codecs.conftest import ARRAY_FIELDS
@@ -139,3 +141,45 @@ def test_aliases_share_the_codec(alias: str):
 def test_unsupported_values_raise_type_error():
     with pytest.raises(TypeError):
         MSGPACK.encode({"x": object()})
+
+
+def _joined(parts: list[Any]) -> bytes:
+    return b"".join(bytes(part) for part in parts)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["float32", "float64", "int64", "int32"]), st.integers(0, 9000)),
+        max_size=4,
+    ),
+    st.integers(0, 3),
+)
+def test_parts_join_to_the_whole_encoding(tensors: list[tuple[str, int]], small: int) -> None:
+    import app.codecs.msgpack as module
+
+    content: dict[str, Any] = {"loss": 0.5, "nested": {"x": Tensor(np.arange(3.0))}}
+    for i, (dtype, size) in enumerate(tensors):
+        content[f"t{i}"] = Tensor(np.arange(size).astype(dtype))
+    content["tail"] = [1, 2, 3]
+    original = module._SPLICE_BYTES
+    module._SPLICE_BYTES = [1, 100, 300, 70000][small]  # small tensors are spliced too
+    try:
+        parts = MSGPACK.encode_parts(content)
+    finally:
+        module._SPLICE_BYTES = original
+    assert _joined(parts) == MSGPACK.encode(content)
+
+
+def test_a_big_tensor_is_sent_from_its_own_memory() -> None:
+    array = np.random.default_rng(0).standard_normal((512, 1024)).astype(np.float32)  # 2 MiB
+    content = {"loss": 1.0, "probs": Tensor(array), "per_sample": Tensor(array[:, 0].copy())}
+    parts = MSGPACK.encode_parts(content)
+    assert _joined(parts) == MSGPACK.encode(content)
+    assert len(parts) == 3
+    assert np.shares_memory(np.frombuffer(parts[1], np.uint8), array)
+    assert sum(map(len, parts)) == len(MSGPACK.encode(content))
+
+
+def test_json_has_one_part() -> None:
+    content = {"probs": Tensor(np.zeros((600, 600), np.float32))}
+    assert encode_parts(JSON, content) == [JSON.encode(content)]

@@ -102,5 +102,5 @@ async def report(request: Request) -> Response:
 
 
 async def _respond(request: Request, endpoint: Endpoint, codec: Codec | None = None) -> Response:
-    content, media_type = await serve(request.scope, request.receive, endpoint, codec)
-    return Response(content, media_type=media_type)
+    parts, media_type = await serve(request.scope, request.receive, endpoint, codec)
+    return Response(b"".join(parts), media_type=media_type)

@@ -76,13 +76,15 @@ class ScoringRoute:
         self.operation = operation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        content, media_type = await serve(scope, receive, self.operation.endpoint)
+        parts, media_type = await serve(scope, receive, self.operation.endpoint)
         headers = [
             (b"content-type", media_type.encode("latin-1")),
-            (b"content-length", str(len(content)).encode("ascii")),
+            (b"content-length", str(sum(map(len, parts))).encode("ascii")),
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+        last = len(parts) - 1
+        for index, part in enumerate(parts):  # big tensors go out as views of their arrays
+            await send({"type": "http.response.body", "body": part, "more_body": index < last})
 
 
 class ScoringLane:
