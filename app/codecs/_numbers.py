@@ -28,7 +28,7 @@ import simdjson
 
 from app.codecs._arrays import MAX_RANK
 
-__all__ = ["acquire", "numeric_array", "read_numbers", "release"]
+__all__ = ["acquire", "count_brackets", "numeric_array", "read_numbers", "release"]
 
 # A parser must not be shared between threads, and keeps the buffers of the largest
 # document it has read (about 3.4x its size). One idle parser is kept: a new one costs
@@ -55,6 +55,28 @@ def release(parser: simdjson.Parser, parsed: int) -> None:
         _IDLE.append(parser)
 
 
+_COUNT_STEP = 1 << 20
+
+
+def count_brackets(text: bytes | memoryview) -> int:
+    """How many ``[`` the text holds.
+
+    ``bytes.count`` tests a byte at a time (12 ms in a 43 MB body); NumPy compares 1 MiB
+    at a time into one reused mask (4 ms), which pays off from about 64 KiB.
+    """
+    if len(text) < 1 << 16:
+        return bytes(text).count(b"[") if isinstance(text, memoryview) else text.count(b"[")
+    codes = np.frombuffer(text, np.uint8)
+    mask = np.empty(min(len(codes), _COUNT_STEP), bool)
+    total = 0
+    for start in range(0, len(codes), _COUNT_STEP):
+        part = codes[start : start + _COUNT_STEP]
+        found = mask[: len(part)]
+        np.equal(part, 0x5B, out=found)
+        total += int(np.count_nonzero(found))
+    return total
+
+
 def read_numbers(raw: memoryview) -> np.ndarray[Any, np.dtype[Any]] | None:
     """int64 or float64 array from a rectangular JSON array of numbers, else None."""
     if not raw or raw[0] != ord("["):
@@ -76,8 +98,8 @@ def _read(parser: simdjson.Parser, raw: memoryview) -> np.ndarray[Any, np.dtype[
     if found is None:
         return None
     array, arrays = found
-    opened = np.count_nonzero(np.frombuffer(raw, np.uint8) == ord("["))
-    return array if opened == arrays else None  # else an array where a number should be
+    # A surplus '[' is an array where a number should be.
+    return array if count_brackets(raw) == arrays else None
 
 
 def numeric_array(element: Any) -> tuple[np.ndarray[Any, np.dtype[Any]], int] | None:
@@ -122,4 +144,5 @@ def _flat(element: Any, floats: bool) -> np.ndarray[Any, np.dtype[Any]] | None:
     except (TypeError, ValueError, RuntimeError):
         return None
     # JSON has no literal for NaN or infinity, so this is only about integers past int64.
-    return flat if np.abs(flat).max() < _INT64_LIMIT else None
+    # Two reductions, not abs(): no temporary the size of the array.
+    return flat if flat.min() > -_INT64_LIMIT and flat.max() < _INT64_LIMIT else None

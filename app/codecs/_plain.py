@@ -17,7 +17,7 @@ from typing import Any
 
 import simdjson
 
-from app.codecs._numbers import acquire, numeric_array, release
+from app.codecs._numbers import acquire, count_brackets, numeric_array, release
 from app.codecs.base import DecodedArray, DecodedBody
 
 __all__ = ["decode_plain"]
@@ -73,7 +73,7 @@ def _decode(
             options[name] = value
         else:
             return None
-    return DecodedBody(options, arrays) if body.count(b"[") == opened else None
+    return DecodedBody(options, arrays) if count_brackets(body) == opened else None
 
 
 def _plain(value: Any) -> bool:

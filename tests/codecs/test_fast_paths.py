@@ -19,7 +19,14 @@ from app.codecs import JSON, MSGPACK, CodecError, Tensor
 from app.codecs import json as json_codec
 from app.codecs import msgpack as msgpack_codec
 from app.codecs._decoding import decode_body
-from app.codecs._numbers import _IDLE, KEEP_AFTER_BYTES, acquire, read_numbers, release
+from app.codecs._numbers import (
+    _IDLE,
+    KEEP_AFTER_BYTES,
+    acquire,
+    count_brackets,
+    read_numbers,
+    release,
+)
 from app.codecs._plain import decode_plain
 from app.codecs._tree import convert
 from app.codecs._unpacking import unpack_numbers
@@ -336,3 +343,24 @@ def test_a_float32_scalar_is_written_as_float32_arrays_are() -> None:
     value = np.float32(47617632.0)
     assert JSON.encode({"a": value, "b": np.array([value])}) == b'{"a":47617630.0,"b":[47617630.0]}'
     assert JSON.encode({"a": np.float32("nan")}) == b'{"a":"nan"}'
+
+
+@given(st.binary(max_size=300), st.sampled_from([1, 7, 64]), st.integers(0, 3))
+def test_brackets_are_counted_in_any_text(text: bytes, step: int, copies: int) -> None:
+    import app.codecs._numbers as numbers
+
+    body = text * (1 + copies * 300)  # across the 64 KiB switch to NumPy
+    original = numbers._COUNT_STEP
+    numbers._COUNT_STEP = step * 1024  # several pieces, and a short last one
+    try:
+        assert count_brackets(body) == body.count(b"[")
+        assert count_brackets(memoryview(body)[1:]) == body[1:].count(b"[")
+    finally:
+        numbers._COUNT_STEP = original
+
+
+@pytest.mark.parametrize("big", ["9223372036854775808", "-9223372036854775809", "1e19"])
+def test_a_magnitude_past_int64_among_floats_agrees(big: str) -> None:
+    # The float reader checks its range with min and max: past int64 the precise path
+    # decides (1e19 is a float and fine; the integers are refused there).
+    assert_agrees(f'{{"logits": [[1.5, {big}], [2.5, 3.5]], "labels": [0, 1]}}'.encode())
