@@ -2,13 +2,13 @@
 
     /work/bench-venv/bin/python -m bench.http [--workers 1,2] [--duration 5]
 
-Servers (uvicorn, same flags, 127.0.0.1 only): ``app`` (app.main:app, the service with
-validation and diagnostics on, ``SCORER_COMPUTE_THREADS`` = cores / workers), ``obvious``
-(pydantic ``list[list[float]]`` body, default JSON response; JSON lists only), ``raw``
-(orjson / msgspec straight to NumPy, no validation, no diagnostics), ``echo`` (returns
-the body it read through FastAPI: the issue's floor) and ``floor`` (the same in plain
-ASGI, reading as the service does). Each server runs under ``timeout`` and is killed by
-its process group id at the end.
+Servers (uvicorn, same flags and the image's allocator settings, 127.0.0.1 only): ``app``
+(app.main:app, the service with validation and diagnostics on, ``SCORER_COMPUTE_THREADS``
+= cores / workers), ``obvious`` (pydantic ``list[list[float]]`` body, default JSON
+response; JSON lists only), ``raw`` (orjson / msgspec straight to NumPy, no validation,
+no diagnostics), ``echo`` (returns the body it read through FastAPI: the issue's floor)
+and ``floor`` (the same in plain ASGI, reading as the service does). Each server runs
+under ``timeout`` and is killed by its process group id at the end.
 
 Scenarios: [64, 10] JSON and msgpack at 1 and 16 connections; [4096, 1000] float32
 msgpack tensor with probabilities returned; [4096, 1000] JSON lists. The load generator
@@ -50,6 +50,8 @@ SERVERS = {
     "floor": "bench.servers.floor:app",
 }
 CLOCK = os.sysconf("SC_CLK_TCK")
+# The allocator settings of the image (Dockerfile), for every server alike.
+TUNABLES = "glibc.malloc.mmap_threshold=134217728:glibc.malloc.trim_threshold=134217728"
 
 
 def busy_seconds() -> float:
@@ -113,8 +115,9 @@ class Server:
         self.log = log.open("ab")
         # The service as a deployment with fewer workers than cores would set it up: a
         # large batch may use the cores no worker has (README, SCORER_COMPUTE_THREADS).
+        # SCORER_* reaches the service only; the image's allocator settings, every server.
         threads = max(1, (os.cpu_count() or 1) // workers)
-        env = {**os.environ, "SCORER_COMPUTE_THREADS": str(threads)}
+        env = {**os.environ, "SCORER_COMPUTE_THREADS": str(threads), "GLIBC_TUNABLES": TUNABLES}
         self.process = subprocess.Popen(
             command, cwd=REPO, env=env, stdout=self.log, stderr=self.log, start_new_session=True
         )
