@@ -54,7 +54,14 @@ STAGES = [
 
 
 # py-spy cannot always tell a thread parked on a lock from a running one: drop those stacks.
-IDLE_LEAVES = ("Condition.wait (", "Queue.get (", "Event.wait (", "Thread._wait_for_tstate_lock (")
+# A concurrent.futures worker parked on its SimpleQueue (a C call) has _worker as its leaf.
+IDLE_LEAVES = (
+    "Condition.wait (",
+    "Queue.get (",
+    "Event.wait (",
+    "Thread._wait_for_tstate_lock (",
+    "_worker (",
+)
 
 
 def stage(frames: list[str]) -> str:
