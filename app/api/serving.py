@@ -84,22 +84,12 @@ async def read_and_run(
     Raises:
         DeadlineExceeded: the deadline passed (504); ``work`` checks it between stages.
     """
+
+    async def read_then_run() -> T:
+        body = await read_body(receive, declared, max_body_bytes)
+        return await run_sized(work, body, content_encoding, limits)
+
     try:
-        return await within(
-            limits.timeout,
-            _read_and_run(receive, declared, content_encoding, max_body_bytes, work, limits),
-        )
+        return await within(limits.timeout, read_then_run())
     except TimeoutError as exc:
         raise DeadlineExceeded(limits.timeout) from exc
-
-
-async def _read_and_run(
-    receive: Receive,
-    declared: str | None,
-    content_encoding: str | None,
-    max_body_bytes: int,
-    work: Callable[[bytes], T],
-    limits: Limits,
-) -> T:
-    body = await read_body(receive, declared, max_body_bytes)
-    return await run_sized(work, body, content_encoding, limits)
