@@ -24,6 +24,7 @@ __all__ = ["JSON", "JsonCodec"]
 _WHITESPACE = b" \t\r\n"
 _NON_FINITE = {math.inf: "inf", -math.inf: "-inf"}
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
+_SEARCH_BYTES = 1 << 16
 
 
 @functools.cache
@@ -76,7 +77,9 @@ class JsonCodec:
             content_bytes = orjson.dumps(content, default=_leaf, option=_NUMPY)
         except TypeError:
             return orjson.dumps(convert(content, _leaf), option=_NUMPY)
-        if b"null" in content_bytes and not _finite(content):
+        # Searching the text for null costs more than checking the arrays from 64 KiB.
+        suspect = len(content_bytes) > _SEARCH_BYTES or b"null" in content_bytes
+        if suspect and not _finite(content):
             return orjson.dumps(convert(content, _leaf), option=_NUMPY)
         return content_bytes
 

@@ -364,3 +364,16 @@ def test_a_magnitude_past_int64_among_floats_agrees(big: str) -> None:
     # The float reader checks its range with min and max: past int64 the precise path
     # decides (1e19 is a float and fine; the integers are refused there).
     assert_agrees(f'{{"logits": [[1.5, {big}], [2.5, 3.5]], "labels": [0, 1]}}'.encode())
+
+
+@pytest.mark.parametrize("bad", [None, math.nan, math.inf])
+def test_a_big_response_is_checked_by_its_arrays(bad: float | None) -> None:
+    # Over 64 KiB the arrays are checked instead of the text being searched for null.
+    probs = np.linspace(0, 1, 40_000).reshape(200, 200)
+    if bad is not None:
+        probs[123, 45] = bad
+    tree = {"loss": None, "probs": probs, "diagnostics": {"max": 1.0}}
+    walked = orjson.dumps(convert(tree, json_codec._leaf), option=orjson.OPT_SERIALIZE_NUMPY)
+    encoded = JSON.encode(tree)
+    assert len(encoded) > 1 << 16
+    assert encoded == walked
