@@ -17,10 +17,8 @@ the number of threads.
 from __future__ import annotations
 
 import math
-import os
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Iterator
+from concurrent.futures import wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.core._dtypes import exp_limits
+from app.core._pool import POOL, Claim
 
 __all__ = ["FAST_BLOCK_BYTES", "FastRows", "index_rows"]
 
@@ -64,50 +63,6 @@ class _Partial:
     max_abs: float
     underflow: int
     zero_probs: int
-
-
-class _Pool:
-    """A thread pool shared by all calls, created on first use, replaced when too small."""
-
-    def __init__(self) -> None:
-        self.forget()
-
-    def forget(self) -> None:
-        """Start with no executor; also in a forked child, which lacks the parent's threads."""
-        self._lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
-        self._size = 0
-
-    def submit(self, fn: Callable[[], None], copies: int) -> list[Future[None]]:
-        """Run ``copies`` calls of ``fn`` in the pool, which gets a thread for each."""
-        # Submitting under the lock: another call may replace (shut down) the executor.
-        with self._lock:
-            if self._executor is None or self._size < copies:
-                if self._executor is not None:
-                    self._executor.shutdown(wait=False)  # its pending tasks still run
-                self._size = copies
-                self._executor = ThreadPoolExecutor(copies, thread_name_prefix="scorer-core")
-            return [self._executor.submit(fn) for _ in range(copies)]
-
-
-_POOL = _Pool()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_POOL.forget)
-
-
-class _Claim:
-    """``enumerate(blocks)`` that several threads can share: each block goes to one."""
-
-    def __init__(self, blocks: range) -> None:
-        self._blocks = enumerate(blocks)
-        self._lock = threading.Lock()
-
-    def __iter__(self) -> _Claim:
-        return self
-
-    def __next__(self) -> tuple[int, int]:
-        with self._lock:
-            return next(self._blocks)
 
 
 def _row_sums(e: Floats) -> Floats:
@@ -167,7 +122,7 @@ def index_rows(
     helpers = min(threads, len(blocks)) - 1
     # Each run takes the next block until none is left: a thread whose core is busy
     # elsewhere simply takes fewer blocks.
-    todo: Iterator[tuple[int, int]] = enumerate(blocks) if helpers < 1 else _Claim(blocks)
+    todo: Iterator[tuple[int, int]] = enumerate(blocks) if helpers < 1 else Claim(blocks)
 
     def run() -> None:
         """Score blocks from ``todo`` until none is left; diagnostics go to ``parts``."""
@@ -217,7 +172,7 @@ def index_rows(
     if helpers < 1:
         run()
     else:
-        futures = _POOL.submit(run, helpers)
+        futures = POOL.submit(run, helpers)
         try:
             run()
         finally:
