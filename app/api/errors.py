@@ -158,18 +158,24 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return problem_response(request, HTTPStatus.INTERNAL_SERVER_ERROR, [item])
 
 
-def handler_for(exc: Exception) -> Callable[[Request, Exception], Awaitable[Response]] | None:
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+# The exception middleware's handlers, and the scoring lane's: everything else is a 500.
+_HANDLERS: tuple[tuple[type[Exception], Handler], ...] = (
+    *((kind, _known) for kind, _ in STATUS_TABLE),
+    (HTTPException, _http),
+)
+
+
+def handler_for(exc: Exception) -> Handler | None:
     """The handler the exception middleware would call for ``exc``; None for a 500."""
-    if isinstance(exc, HTTPException):
-        return _http
-    if any(isinstance(exc, kind) for kind, _ in STATUS_TABLE):
-        return _known
+    for kind, handler in _HANDLERS:
+        if isinstance(exc, kind):
+            return handler
     return None
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error through the table above."""
-    for kind, _ in STATUS_TABLE:
-        app.add_exception_handler(kind, _known)
-    app.add_exception_handler(HTTPException, _http)
+    for kind, handler in _HANDLERS:
+        app.add_exception_handler(kind, handler)
     app.add_exception_handler(Exception, _unexpected)
