@@ -79,8 +79,12 @@ class AccessLog:
         if fd < 0:
             self.logger.info("request", extra={"fields": fields})
             return
-        entry = {"ts": self._stamp(time.time()), "level": "info", "logger": ACCESS_LOGGER}
-        entry["message"] = "request"
+        entry = {
+            "ts": self._stamp(time.time()),
+            "level": "info",
+            "logger": ACCESS_LOGGER,
+            "message": "request",
+        }
         view = memoryview(_line(entry, fields) + b"\n")
         try:
             while view:  # a blocking descriptor writes it all at once

@@ -107,17 +107,20 @@ class ObservabilityMiddleware:
         id_header = (b"x-request-id", stats.request_id.encode("ascii"))
         status, received, sent = 500, 0, 0
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            return message
-
         # A declared size is the size, read or not (the HTTP parser frames by it); only a
         # chunked body is counted as it arrives.
-        sized = declared.isdigit()
-        if sized:
+        inner_receive = receive
+        if declared.isdigit():
             received = int(declared)
+        else:
+
+            async def counting_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                received += len(message.get("body", b""))
+                return message
+
+            inner_receive = counting_receive
 
         async def tagging_send(message: Message) -> None:
             nonlocal status, sent
@@ -130,7 +133,7 @@ class ObservabilityMiddleware:
 
         IN_FLIGHT.enter()
         try:
-            await self.app(scope, receive if sized else counting_receive, tagging_send)
+            await self.app(scope, inner_receive, tagging_send)
         except ClientDisconnect:
             # The client went away before its body was read: nothing to answer and
             # nothing broken. Counted and logged as nginx does (499), not as a 500
