@@ -1,10 +1,11 @@
 """Profile the service under load with py-spy and summarise where the time goes.
 
-    /work/bench-venv/bin/python -m bench.profile [--scenario small|large|all] [--seconds 10]
+    /work/bench-venv/bin/python -m bench.profile [--scenario small|large|json|all] [--seconds 10]
 
 Starts ``app.main:app`` (uvicorn, one worker, 127.0.0.1), drives it with wrk as in
 ``bench.http`` ("small": [64, 10] JSON at 16 connections; "large": [4096, 1000] float32
-msgpack tensor with probabilities, one connection), records the worker with
+msgpack tensor with probabilities, one connection; "json": [4096, 1000] JSON lists, one
+connection), records the worker with
 ``py-spy record --format raw`` (needs ptrace, i.e. root or CAP_SYS_PTRACE), and prints the
 share of on-CPU samples per stage and the top functions, inclusive and self. Raw stacks
 are kept in ``$TMPDIR/bench-profile-<scenario>.txt`` (collapsed stacks, for flame graphs).
@@ -30,6 +31,7 @@ PROFILES = {
     "large": Scenario(
         "4096x1000 f32 tensor+probs c1", (4096, 1000), "msgpack", True, ("per_sample", "probs"), 1
     ),
+    "json": Scenario("4096x1000 json c1", (4096, 1000), "json", False, ("per_sample",), 1),
 }
 
 # First rule whose marker appears in a stack (searched from the leaf up) names its stage.

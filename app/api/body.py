@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import cast
 
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
-__all__ = ["BodyTooLarge", "read_body"]
+__all__ = ["BodyTooLarge", "OnData", "read_body"]
 
 
 class BodyTooLarge(Exception):
@@ -21,10 +21,17 @@ class BodyTooLarge(Exception):
         self.size = size
 
 
-async def read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
+# Called with the body's buffer and how much of it has arrived, after each chunk.
+OnData = Callable[[bytearray, int], None]
+
+
+async def read_body(
+    receive: Receive, declared: str | None, limit: int, on_data: OnData | None = None
+) -> bytes:
     """Return the body; refuse from Content-Length first, then stop reading past the limit.
 
     ``declared`` is the Content-Length header as sent (None for a chunked body).
+    ``on_data`` sees a body of declared length that comes in several chunks as it fills.
     """
     if declared is not None and declared.isdigit():
         size = int(declared)
@@ -38,7 +45,7 @@ async def read_body(receive: Receive, declared: str | None, limit: int) -> bytes
             if len(chunk) > size:
                 raise BodyTooLarge(size, len(chunk))
             return chunk
-        return await _read_into(receive, size, chunk)
+        return await _read_into(receive, size, chunk, on_data)
     chunks: list[bytes] = []
     size = 0
     async for chunk in _chunks(receive):
@@ -68,7 +75,7 @@ async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
             return
 
 
-async def _read_into(receive: Receive, size: int, first: bytes) -> bytes:
+async def _read_into(receive: Receive, size: int, first: bytes, on_data: OnData | None) -> bytes:
     # The length is known: fill one buffer in place. Joining chunks would hold the body
     # twice at the end, which made reading the peak of a large request's memory.
     buffer = bytearray(size)
@@ -80,6 +87,8 @@ async def _read_into(receive: Receive, size: int, first: bytes) -> bytes:
                 raise BodyTooLarge(size, end)
             view[at:end] = chunk
             at = end
+            if on_data is not None:
+                on_data(buffer, at)
     if at < size:
         del buffer[at:]
     # Typed as bytes: every consumer (msgspec, zlib, NumPy, slicing) reads any buffer, and

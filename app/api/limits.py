@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from app.api.inflate import inflate
-from app.codecs import Buffer, Codec, CodecError, DecodedBody, InvalidArray, encode_parts
+from app.codecs import (
+    Buffer,
+    Codec,
+    CodecError,
+    DecodedBody,
+    Decoder,
+    InvalidArray,
+    encode_parts,
+)
 from app.observability.stats import RequestStats
 from app.settings import Settings
 
@@ -146,7 +154,7 @@ def run_staged(
     endpoint: Endpoint,
     body: bytes,
     content_encoding: str | None,
-    codecs: tuple[Codec, Codec],
+    codecs: tuple[Decoder, Codec],
     limits: Limits,
     stats: RequestStats,
     deadline: float,

@@ -12,12 +12,19 @@ from typing import Any, TypeVar
 
 from starlette.types import Receive, Scope
 
-from app.api.body import read_body
+from app.api.body import OnData, read_body
 from app.api.deadlines import within
 from app.api.endpoints import Endpoint
 from app.api.errors import ERROR_CODEC
 from app.api.limits import DeadlineExceeded, Limits, run_sized, run_staged
-from app.codecs import Buffer, Codec, codec_for_accept, codec_for_content_type
+from app.codecs import (
+    Buffer,
+    Codec,
+    Decoder,
+    codec_for_accept,
+    codec_for_content_type,
+    reader_for,
+)
 from app.observability.stats import STATS_KEY, RequestStats
 
 __all__ = ["read_and_run", "request_headers", "serve"]
@@ -55,7 +62,12 @@ async def serve(
     limits: Limits = application.state.limits
     stats: RequestStats = scope.get(STATS_KEY) or RequestStats()
     encoding = headers.get(b"content-encoding")
-    codecs: tuple[Codec, Codec] = (request_codec, response_codec)
+    declared = headers.get(b"content-length")
+    reader = None
+    if declared is not None and declared.isdigit() and encoding in (None, "identity"):
+        # A large JSON body is parsed a block of rows at a time while it arrives.
+        reader = reader_for(request_codec, endpoint.array_fields, int(declared))
+    codecs: tuple[Decoder, Codec] = (reader or request_codec, response_codec)
     work = partial(
         run_staged,
         endpoint,
@@ -66,8 +78,8 @@ async def serve(
         deadline=perf_counter() + limits.timeout,
     )
     max_body_bytes = application.state.settings.max_body_bytes
-    declared = headers.get(b"content-length")
-    content = await read_and_run(receive, declared, encoding, max_body_bytes, work, limits)
+    on_data = None if reader is None else reader.feed
+    content = await read_and_run(receive, declared, encoding, max_body_bytes, work, limits, on_data)
     return content, response_codec.media_type
 
 
@@ -78,6 +90,7 @@ async def read_and_run(
     max_body_bytes: int,
     work: Callable[[bytes], T],
     limits: Limits,
+    on_data: OnData | None = None,
 ) -> T:
     """Read the body and run ``work`` on it, both under the request's one deadline.
 
@@ -86,7 +99,7 @@ async def read_and_run(
     """
 
     async def read_then_run() -> T:
-        body = await read_body(receive, declared, max_body_bytes)
+        body = await read_body(receive, declared, max_body_bytes, on_data)
         return await run_sized(work, body, content_encoding, limits)
 
     try:

@@ -14,8 +14,10 @@ from app.codecs.base import (
     CodecError,
     DecodedArray,
     DecodedBody,
+    Decoder,
     InvalidArray,
     MalformedBody,
+    ReadAhead,
     Tensor,
 )
 from app.codecs.json import JSON, JsonCodec
@@ -39,16 +41,19 @@ __all__ = [
     "CodecError",
     "DecodedArray",
     "DecodedBody",
+    "Decoder",
     "InvalidArray",
     "JsonCodec",
     "MalformedBody",
     "MsgpackCodec",
     "NotAcceptable",
+    "ReadAhead",
     "Tensor",
     "UnsupportedMediaType",
     "codec_for_accept",
     "codec_for_content_type",
     "encode_parts",
+    "reader_for",
 ]
 
 
@@ -56,3 +61,19 @@ def encode_parts(codec: Codec, content: Mapping[str, Any]) -> list[Buffer]:
     """``codec.encode(content)`` as pieces to send one after the other (see msgpack)."""
     split = getattr(codec, "encode_parts", None)
     return split(content) if split is not None else [codec.encode(content)]
+
+
+# Below this size the body comes in a few chunks and there is little to overlap.
+READ_AHEAD_BYTES = 4 << 20
+
+
+def reader_for(codec: Codec, array_fields: frozenset[str], size: int) -> ReadAhead | None:
+    """A decoder that reads ahead while a body of ``size`` bytes arrives, or None.
+
+    Only a codec with a ``reader`` (JSON) has one, and only a large body needs one.
+    """
+    make = getattr(codec, "reader", None)
+    if make is None or size < READ_AHEAD_BYTES:
+        return None
+    reader: ReadAhead = make(array_fields)
+    return reader

@@ -19,8 +19,10 @@ __all__ = [
     "CodecError",
     "DecodedArray",
     "DecodedBody",
+    "Decoder",
     "InvalidArray",
     "MalformedBody",
+    "ReadAhead",
     "Tensor",
 ]
 
@@ -75,6 +77,22 @@ class Tensor:
 
     def __init__(self, array: np.ndarray[Any, np.dtype[Any]]) -> None:
         self.array = array
+
+
+class Decoder(Protocol):
+    """What decodes a request body: a codec, or a reader of one body that has seen it come."""
+
+    def decode(self, body: bytes, array_fields: frozenset[str]) -> DecodedBody:
+        """Decode a top-level object; fields named in ``array_fields`` become arrays."""
+        ...
+
+
+class ReadAhead(Decoder, Protocol):
+    """A decoder of one body that can start on it while it arrives."""
+
+    def feed(self, body: bytearray, end: int) -> None:
+        """``body[:end]`` has arrived (the rest of ``body`` is not yet written)."""
+        ...
 
 
 class Codec(Protocol):

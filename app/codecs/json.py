@@ -15,6 +15,7 @@ import orjson
 from app.codecs._decoding import Kind, Syntax, decode_body
 from app.codecs._numbers import read_numbers
 from app.codecs._plain import decode_plain
+from app.codecs._rows import RowReader
 from app.codecs._tensors import tensor_bytes
 from app.codecs._tree import convert
 from app.codecs.base import DecodedBody, Tensor
@@ -66,6 +67,10 @@ class JsonCodec:
     def decode(self, body: bytes, array_fields: frozenset[str]) -> DecodedBody:
         """Decode a JSON object; fields in ``array_fields`` become NumPy arrays."""
         return decode_body(body, array_fields, _SYNTAX)
+
+    def reader(self, array_fields: frozenset[str]) -> RowReader:
+        """A decoder of one body that reads its first matrix's rows as they arrive."""
+        return RowReader(array_fields, self.decode)
 
     def encode(self, content: Mapping[str, Any]) -> bytes:
         """Encode with orjson; arrays as nested lists, tensors as base64."""

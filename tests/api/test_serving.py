@@ -1,0 +1,99 @@
+"""Serving a large JSON body that arrives in chunks: its rows are parsed as they come."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import numpy as np
+import orjson
+import pytest
+
+from app.api import create_app
+from app.codecs import READ_AHEAD_BYTES, JsonCodec
+from app.settings import Settings
+
+CHUNK = 1 << 16
+
+
+def _post(app: Any, body: bytes, chunk: int) -> tuple[int, bytes]:
+    """POST /v1/cross-entropy straight into the ASGI app, the body ``chunk`` bytes a message."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/cross-entropy",
+        "raw_path": b"/v1/cross-entropy",
+        "root_path": "",
+        "query_string": b"",
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 8000),
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "state": {},
+    }
+    pieces = [body[at : at + chunk] for at in range(0, len(body), chunk)]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        piece = pieces.pop(0)
+        return {"type": "http.request", "body": piece, "more_body": bool(pieces)}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    anyio.run(app, scope, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+@pytest.fixture
+def decoded_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every body the JSON codec's whole-body decoder is given."""
+    sizes: list[int] = []
+    decode = JsonCodec.decode
+
+    def spy(self: JsonCodec, body: bytes, fields: frozenset[str]) -> Any:
+        sizes.append(len(body))
+        return decode(self, body, fields)
+
+    monkeypatch.setattr(JsonCodec, "decode", spy)
+    return sizes
+
+
+def test_a_large_json_body_in_chunks_scores_as_in_one_piece(decoded_sizes: list[int]) -> None:
+    rng = np.random.default_rng(3)
+    logits = (rng.standard_normal((600, 1000)) * 3).astype(np.float32)
+    labels = rng.integers(0, 1000, 600)
+    content = {"logits": logits, "labels": labels, "outputs": ["per_sample"]}
+    body = orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+    assert len(body) >= READ_AHEAD_BYTES
+    app = create_app(Settings())
+
+    whole = _post(app, body, len(body))
+    assert decoded_sizes == [len(body)]  # one message: nothing to read ahead of
+    decoded_sizes.clear()
+
+    chunked = _post(app, body, CHUNK)
+    # The rows were parsed while the chunks came; the decoder saw the rest of the body.
+    assert len(decoded_sizes) == 1
+    assert decoded_sizes[0] < len(body) // 100
+    assert chunked[0] == 200
+    assert chunked == whole
+    answer = orjson.loads(chunked[1])
+    assert len(answer["per_sample"]) == 600
+
+
+def test_a_bad_large_json_body_in_chunks_gets_the_same_error() -> None:
+    rows = [[0.123456] * 1000 for _ in range(600)]
+    rows[599][3] = "x"  # type: ignore[call-overload]
+    body = orjson.dumps({"logits": rows, "labels": [0] * 600})
+    assert len(body) >= READ_AHEAD_BYTES
+    app = create_app(Settings())
+    chunked = _post(app, body, CHUNK)
+    assert chunked[0] == 422
+    assert chunked == _post(app, body, len(body))
+    assert b"logits" in chunked[1]
