@@ -66,7 +66,8 @@ def _bound(dt: Float) -> float:
 
 
 _BOUND = {_F32: _bound(_F32), _F64: _bound(_F64)}
-_ZERO: dict[Float, np.floating] = {_F32: np.float32(0), _F64: np.float64(0)}
+# Read-only 0-d arrays: np.maximum takes one ~0.3 µs faster than a NumPy scalar.
+_ZERO = {dt: np.broadcast_to(np.zeros((), dt), ()) for dt in (_F32, _F64)}
 
 
 @lru_cache(maxsize=16)  # at most 16 x 256 KiB
@@ -169,17 +170,18 @@ def small_batch(predictions: Any, labels: Any, opts: LossOptions) -> LossResult 
     # No errstate: the bounds rule out overflow, division by 0 and invalid operations.
     # take/put of a 2-D array use flat indices. Every index is in range: no checks
     # (mode="clip"), except for put, whose checking loop is the faster one.
+    # ndarray.dot, as np.dot's dispatch costs ~0.3 µs (and its out= more than a new array).
     if not opts.diagnostics:
         e = np.exp(x2, out=mag)
         fi = flat_y + off[0]
         ey = e.take(fi, mode="clip")
         e.put(fi, 0)
-        rest = np.dot(e, ones)
+        rest = e.dot(ones)
         per = rest / ey  # rest is needed for the probabilities
         np.log1p(per, out=per)
         # float64 sums: BLAS for float64 (a third of a reduction's cost), float32 widened.
         if dt is _F64:
-            loss_sum = float(np.dot(per, _ones(n, dt)))
+            loss_sum = float(per.dot(_ones(n, dt)))
         else:
             loss_sum = float(np.add.reduce(per, dtype=np.float64))
         diagnostics = None
@@ -199,35 +201,34 @@ def small_batch(predictions: Any, labels: Any, opts: LossOptions) -> LossResult 
         stats = np.empty((4, n), dt)
         e.take(picks, out=stats[:2], mode="clip")
         e.put(fi, 0)
-        sums = np.dot(buf.reshape(2 * n, c), ones)
-        ey, rest, per = stats[1], sums[n:], stats[3]
+        sums = buf.reshape(2 * n, c).dot(ones)
+        ey, rest, ent, per = stats[1], sums[n:], stats[2], stats[3]
         np.log1p(np.divide(rest, ey, out=per), out=per)
-    probs = None
-    if opts.diagnostics or "probs" in opts.outputs:
         total = rest + ey
         inv = np.reciprocal(total)
-        if "probs" in opts.outputs:
-            e *= inv[:, None]  # e is not needed any more
-            e.put(fi, ey * inv)
-            probs = e.reshape(shape)
-        if opts.diagnostics:
-            ent = stats[2]
-            np.log(total, out=ent)
-            ent -= sums[:n] * inv  # log T - sum_k p_k x_k
-            np.maximum(ent, _ZERO[dt], out=ent)
-            np.multiply(stats[0], inv, out=stats[0])
-            np.multiply(ey, inv, out=ey)
-            conf, tcp, ent_sum, loss_sum = np.add.reduce(stats, axis=1, dtype=np.float64).tolist()
-            diagnostics = Diagnostics(
-                count=n,
-                accuracy=correct / n,
-                mean_confidence=conf / n,
-                mean_entropy=ent_sum / n,
-                mean_true_class_prob=tcp / n,
-                numerical=NumericalDiagnostics(
-                    max_abs_logit=max_abs, overflow_rows=0, underflow_rows=0, zero_probs=0
-                ),
-            )
+        np.multiply(sums[:n], inv, out=ent)
+        np.subtract(np.log(total, out=total), ent, out=ent)  # log T - sum_k p_k x_k
+        np.maximum(ent, _ZERO[dt], out=ent)
+        np.multiply(stats[:2], inv, out=stats[:2])  # ey is now e_y / T
+        conf, tcp, ent_sum, loss_sum = np.add.reduce(stats, axis=1, dtype=np.float64).tolist()
+        diagnostics = Diagnostics(
+            count=n,
+            accuracy=correct / n,
+            mean_confidence=conf / n,
+            mean_entropy=ent_sum / n,
+            mean_true_class_prob=tcp / n,
+            numerical=NumericalDiagnostics(
+                max_abs_logit=max_abs, overflow_rows=0, underflow_rows=0, zero_probs=0
+            ),
+        )
+    probs = None
+    if "probs" in opts.outputs:
+        if diagnostics is None:
+            inv = np.reciprocal(rest + ey)
+            ey *= inv  # e_y / T, as with diagnostics
+        e *= inv[:, None]  # e is not needed any more
+        e.put(fi, ey)
+        probs = e.reshape(shape)
     reduction = opts.reduction
     return LossResult(
         loss=None if reduction == "none" else loss_sum / n if reduction == "mean" else loss_sum,
