@@ -16,15 +16,15 @@ the number of threads.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from concurrent.futures import wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from app.core._block_diagnostics import BlockDiagnostics, diagnose, fold
 from app.core._dtypes import exp_limits
 from app.core._pool import POOL, Claim
 
@@ -32,8 +32,7 @@ __all__ = ["FAST_BLOCK_BYTES", "FastRows", "index_rows"]
 
 # Bigger blocks amortise the ~20 NumPy calls per block; 2 MiB stays in L2 + L3.
 FAST_BLOCK_BYTES = 1 << 21
-# Below this many classes, einsum row sums beat np.add.reduce ~4x and BLAS row dots
-# (np.vecdot) halve einsum's time; past 10000 terms OpenBLAS threads float64 dots: the pool's job.
+# Below this many classes a row sum through einsum beats np.add.reduce by ~4x.
 _EINSUM_CLASSES = 2048
 
 Floats = NDArray[np.floating]
@@ -45,25 +44,8 @@ class FastRows:
 
     loss: Floats
     stable: NDArray[np.bool_]
-    # Diagnostics over the fast rows (zeros when not asked for).
-    correct: int = 0
-    count: int = 0
-    sums: tuple[float, float, float] = (0.0, 0.0, 0.0)  # confidence, entropy, true-class p
-    max_abs: float = 0.0
-    underflow: int = 0
-    zero_probs: int = 0
-
-
-@dataclass
-class _Partial:
-    """One block's contribution to the diagnostics of :class:`FastRows`."""
-
-    count: int
-    correct: int
-    sums: list[float]  # confidence, entropy, true-class p
-    max_abs: float
-    underflow: int
-    zero_probs: int
+    # Over the fast rows; zeros when not asked for.
+    diagnostics: BlockDiagnostics = field(default_factory=BlockDiagnostics)
 
 
 def _row_sums(e: Floats) -> Floats:
@@ -119,7 +101,7 @@ def index_rows(
     stable = np.zeros(n, bool) if skip is None else skip.copy()
 
     blocks = range(0, n, step)
-    parts: dict[int, _Partial] = {}  # by block
+    parts: dict[int, BlockDiagnostics] = {}  # by block
     helpers = min(threads, len(blocks)) - 1
     # Each run takes the next block until none is left: a thread whose core is busy
     # elsewhere simply takes fewer blocks.
@@ -166,7 +148,7 @@ def index_rows(
                     e *= inv[:, None]
                     e[rr, yb] = ey * inv
                 if diagnostics:
-                    parts[i] = _diagnose(
+                    parts[i] = diagnose(
                         xl, e, probs is not None, xy, ey, yb, total, inv, sb, over, under
                     )
 
@@ -185,79 +167,4 @@ def index_rows(
         for f in futures:
             if not f.cancelled():
                 f.result()
-    out = FastRows(loss, stable)
-    return _fold(out, parts) if diagnostics else out
-
-
-def _fold(out: FastRows, parts: dict[int, _Partial]) -> FastRows:
-    """Add the blocks' partials into ``out`` in block order, as one loop would have."""
-    # Python floats: the same IEEE double additions as a float64 array, with less overhead.
-    conf = ent = tcp = 0.0
-    for i in range(len(parts)):
-        p = parts[i]
-        out.count += p.count
-        out.correct += p.correct
-        conf, ent, tcp = conf + p.sums[0], ent + p.sums[1], tcp + p.sums[2]
-        out.max_abs = max(out.max_abs, p.max_abs)
-        out.underflow += p.underflow
-        out.zero_probs += p.zero_probs
-    out.sums = (conf, ent, tcp)
-    return out
-
-
-def _diagnose(
-    xl: Floats,
-    e: Floats,
-    normalised: bool,
-    xy: Floats,
-    ey: Floats,
-    yb: NDArray[np.intp],
-    total: Floats,
-    inv: Floats,
-    sb: NDArray[np.bool_],
-    over: float,
-    under: float,
-) -> _Partial:
-    """Batch diagnostics of one block's fast rows; rows it cannot handle join ``sb``."""
-    rr = np.arange(len(xl))
-    pred = np.argmax(xl, axis=1)
-    top = xl[rr, pred]  # row maxima, NaN where one is (argmax picks it): no pass for max
-    # sum_k p_k x_k. Unnormalised, e lacks the label's term: add it back. 0 * -inf is
-    # NaN: rows with masked classes take the stable path for their diagnostics.
-    dot = np.vecdot(e, xl) if xl.shape[1] < _EINSUM_CLASSES else np.einsum("ij,ij->i", e, xl)
-    if not normalised:
-        dot = (dot + ey * xy) * inv
-    sb |= ~np.isfinite(dot)
-    ok = ~sb
-    conf, tcp = np.exp(top) * inv, ey * inv
-    ent = np.maximum(np.log(total) - dot, 0)
-    partial = bool(sb.any())
-    if partial:
-        count = int(np.count_nonzero(ok))
-        correct = int(np.count_nonzero((pred == yb) & ok))
-        sums = [float(np.sum(v, where=ok, dtype=np.float64)) for v in (conf, ent, tcp)]
-    else:  # the usual case: spare the masks
-        count = len(ok)
-        correct = int(np.count_nonzero(pred == yb))
-        sums = np.add.reduce(np.stack((conf, ent, tcp)), axis=1, dtype=np.float64).tolist()
-    part = _Partial(count, correct, sums, 0.0, 0, 0)
-    lo, hi = float(xl.min()), float(top.max())
-    exact = partial or not (math.isfinite(lo) and math.isfinite(hi))
-    if exact:  # -inf, NaN or rows of the stable path in the block: look at the fast rows only
-        xs = xl[ok]
-        finite = np.isfinite(xs)
-        lo = float(np.min(xs, where=finite, initial=np.inf))
-        hi = float(np.max(xs, where=finite, initial=-np.inf))
-        if lo <= under:
-            part.underflow = int(np.count_nonzero(np.any(finite & (xs <= under), axis=1)))
-    elif lo <= under:
-        part.underflow = int(np.count_nonzero(np.any(xl <= under, axis=1)))
-    if lo <= hi:
-        part.max_abs = max(abs(lo), abs(hi))
-    # A probability can be 0 only if exp(min x) * min(1 / total) rounds to 0 (or x = -inf).
-    if exact or not np.exp(xl.dtype.type(lo)) * inv.min() > 0:
-        p = e if normalised else np.exp(xl) * inv[:, None]
-        if not normalised:
-            p[rr, yb] = tcp
-        part.zero_probs = int(np.count_nonzero((p == 0) & ok[:, None]))
-    return part
+    return FastRows(loss, stable, fold(parts)) if diagnostics else FastRows(loss, stable)

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from app.core._block_diagnostics import BlockDiagnostics
 from app.core._dtypes import exp_limits
-from app.core._fast import FastRows
 from app.core.results import (
     PER_SAMPLE_FIELDS,
     Diagnostics,
@@ -158,7 +158,7 @@ class DiagnosticsAccumulator:
                 out[scored] = v[scored]
                 self.arrays[name][sl] = out  # a no-op for a slice, needed for row indices
 
-    def merge_fast(self, fast: FastRows) -> None:
+    def merge_fast(self, fast: BlockDiagnostics) -> None:
         """Add the diagnostics of the rows scored by the fast path (no overflow there)."""
         self.count += fast.count
         self.correct += fast.correct

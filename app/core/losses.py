@@ -206,7 +206,7 @@ def _score_general(predictions: Any, labels: Any, opts: LossOptions) -> LossResu
                 weight = weight * sw_flat
             total = float(np.sum(weight, where=~stable, dtype=np.float64))
         if acc is not None:
-            acc.merge_fast(fast)
+            acc.merge_fast(fast.diagnostics)
         if redo is not None:
             step = layout.block_rows()
             for r0 in range(0, redo.size, step):

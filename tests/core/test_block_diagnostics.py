@@ -1,7 +1,7 @@
 """Batch diagnostics of the fast block path and the small-batch path, at full size.
 
 The fast path takes each block's row dot products ``sum_k p_k x_k`` through BLAS
-(``np.vecdot``) below ``_EINSUM_CLASSES`` classes and through einsum above, and its
+(``np.vecdot``) below ``VECDOT_CLASSES`` classes and through einsum above, and its
 largest logit from the row maxima that argmax picks. The small path shares its
 probability code between the loss-only and diagnostic branches. Tolerances: the
 entropy ``log T - sum_k p_k x_k`` may differ from float64 by a few ulps of the largest
@@ -15,7 +15,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from app.core import LossOptions, score_cross_entropy
-from app.core._fast import _EINSUM_CLASSES
+from app.core._block_diagnostics import VECDOT_CLASSES
 from app.core._small import small_batch
 from app.core.losses import _score_general
 
@@ -51,7 +51,7 @@ def test_threads_give_the_same_bits_on_full_blocks(classes, outputs):
 )
 @pytest.mark.parametrize(
     "classes",
-    [pytest.param(1000, id="blas-dot"), pytest.param(_EINSUM_CLASSES + 500, id="einsum-dot")],
+    [pytest.param(1000, id="blas-dot"), pytest.param(VECDOT_CLASSES + 500, id="einsum-dot")],
 )
 def test_float32_diagnostics_within_rounding_of_float64(classes, outputs):
     x = (RNG.standard_normal((600, classes)) * 4).astype(np.float32)
