@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from app.api.errors import OptionsInvalid
 from app.api.metrics import add_metrics, evaluate
 from app.api.schemas import BinaryCrossEntropyOptions, CrossEntropyOptions, SoftmaxOptions
-from app.codecs import Codec, DecodedArray, DecodedBody, Tensor
+from app.codecs import DecodedArray, DecodedBody, Tensor
 from app.core import (
     Diagnostics,
     LossOptions,
@@ -40,11 +40,6 @@ class Endpoint:
     options_model: type[BaseModel]
     array_fields: frozenset[str]
     run: Callable[[Any, dict[str, DecodedArray], int], dict[str, Any]]
-
-    def process(self, body: bytes, request_codec: Codec, response_codec: Codec) -> bytes:
-        """Decode, validate, compute, encode: the whole request off the event loop."""
-        decoded = request_codec.decode(body, self.array_fields)
-        return response_codec.encode(self.compute(decoded))
 
     def compute(self, decoded: DecodedBody, threads: int = 1) -> dict[str, Any]:
         """Validate the options and run the core: the response tree, not yet encoded.
