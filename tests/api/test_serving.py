@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import numpy as np
 import orjson
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from app.api import create_app
 from app.codecs import READ_AHEAD_BYTES, JsonCodec
 from app.settings import Settings
+from tests.live_server import live_server
 
 CHUNK = 1 << 16
 
@@ -97,3 +100,24 @@ def test_a_bad_large_json_body_in_chunks_gets_the_same_error() -> None:
     assert chunked[0] == 422
     assert chunked == _post(app, body, len(body))
     assert b"logits" in chunked[1]
+
+
+def test_a_large_json_body_through_uvicorn_scores_as_in_process(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    logits = (rng.standard_normal((600, 1000)) * 3).astype(np.float32)
+    labels = rng.integers(0, 1000, 600)
+    content = {"outputs": ["per_sample", "probs"], "logits": logits, "labels": labels}
+    body = orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+    assert len(body) >= READ_AHEAD_BYTES
+    status, expected = _post(create_app(Settings()), body, len(body))  # no read-ahead
+    assert status == 200
+    with live_server(tmp_path) as live:
+        # The socket hands uvicorn the body in pieces: the rows are read as they come.
+        answer = httpx.post(
+            f"{live.url}/v1/cross-entropy",
+            content=body,
+            headers={"content-type": "application/json"},
+            timeout=60,
+        )
+    assert answer.status_code == 200
+    assert answer.content == expected
