@@ -11,7 +11,7 @@ import numpy as np
 
 from app.codecs._arrays import array_from_raw
 from app.codecs._duplicates import duplicate_key
-from app.codecs._tensors import tensor_from_raw
+from app.codecs._tensors import in_body, tensor_from_raw
 from app.codecs.base import DecodedArray, DecodedBody, InvalidArray, Loc, MalformedBody
 
 __all__ = ["Kind", "Syntax", "decode_body"]
@@ -70,7 +70,8 @@ def decode_body(body: bytes, array_fields: frozenset[str], syntax: Syntax) -> De
             if kind == "null":
                 options[name] = None
             elif kind == "tensor":
-                arrays[name] = DecodedArray(tensor_from_raw(raw, name, syntax.decode_as), True)
+                tensor = tensor_from_raw(raw, name, syntax.decode_as)
+                arrays[name] = DecodedArray(in_body(tensor, body), True)
             else:
                 array = array_from_raw(raw, name, rank, syntax.decode_as)
                 arrays[name] = DecodedArray(array, False)

@@ -12,7 +12,7 @@ import numpy as np
 from app.codecs._locations import render, split
 from app.codecs.base import InvalidArray, Loc
 
-__all__ = ["TENSOR_DTYPES", "TensorWire", "tensor_bytes", "tensor_from_raw"]
+__all__ = ["TENSOR_DTYPES", "TensorWire", "in_body", "tensor_bytes", "tensor_from_raw"]
 
 _DType = Literal["float16", "float32", "float64", "int32", "int64"]
 TENSOR_DTYPES: tuple[str, ...] = get_args(_DType)
@@ -48,6 +48,21 @@ def tensor_from_raw(
     except ValueError as exc:  # e.g. more dimensions than NumPy supports
         loc = (field, "shape")
         raise InvalidArray(f"{render(loc)}: {exc}", loc) from exc
+
+
+def in_body(array: np.ndarray[Any, np.dtype[Any]], body: bytes) -> np.ndarray[Any, np.dtype[Any]]:
+    """``array`` as a writeable view of ``body`` when it lies in a writeable body.
+
+    msgspec hands out read-only views, and NumPy copies a read-only array before some
+    reductions (``argmax`` along an axis: 115 instead of 66 us a 2 MiB block). A body
+    read in chunks is a bytearray of the service's own: a view of it can be writeable.
+    """
+    if array.flags.writeable or not isinstance(body, bytearray) or not array.size:
+        return array
+    start = array.ctypes.data - np.frombuffer(body, np.uint8).ctypes.data
+    if not 0 <= start <= len(body) - array.nbytes or not array.flags.c_contiguous:
+        return array
+    return np.frombuffer(body, array.dtype, array.size, start).reshape(array.shape)
 
 
 def tensor_bytes(array: np.ndarray[Any, np.dtype[Any]]) -> tuple[str, np.ndarray[Any, Any]]:

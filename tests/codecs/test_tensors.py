@@ -37,6 +37,18 @@ def test_msgpack_tensor_is_a_view_of_the_body():
     assert not array.flags.writeable
 
 
+def test_a_msgpack_tensor_in_a_bytearray_body_is_a_writeable_view_of_it():
+    # A body read in chunks is a bytearray; NumPy copies read-only arrays for argmax.
+    data = np.arange(12, dtype="<f4").tobytes()
+    content = {"logits": _tensor(MSGPACK, "float32", [3, 4], data), "labels": [0, 1, 2]}
+    body = bytearray(msgspec.msgpack.encode(content))
+    array = MSGPACK.decode(body, ARRAY_FIELDS).arrays["logits"].array  # type: ignore[arg-type]
+    assert array.flags.writeable
+    assert np.shares_memory(array, np.frombuffer(body, np.uint8))
+    np.testing.assert_array_equal(array, np.arange(12, dtype=np.float32).reshape(3, 4))
+    assert array.dtype == np.dtype("<f4")
+
+
 def test_empty_and_rank0_tensors(codec: Codec):
     body = body_for(
         codec,
