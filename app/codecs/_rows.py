@@ -54,7 +54,7 @@ class RowReader:
         self._fields = array_fields
         self._decode = decode
         self._state = "seek"  # -> "rows" -> "tail"; "off" once it cannot help
-        self._searched = 0
+        self._searched = 0  # where the next search for "[[", then for "]", begins
         self._start = -1  # the array's opening '['
         self._key = ""
         self._next = -1  # where the rows not yet read begin
@@ -66,7 +66,10 @@ class RowReader:
         if self._state == "seek":
             self._seek(body, end)
         if self._state == "rows" and end - self._next >= STEP_BYTES:
-            last = body.rfind(b"]", self._next, end)
+            # Only the bytes not searched before: a row longer than a step must not be
+            # searched again at every chunk (quadratic in the row's length).
+            last = body.rfind(b"]", max(self._next, self._searched), end)
+            self._searched = end
             if last >= 0 and not self._read(body, self._next, last + 1):
                 # Past the array's end (or an error): decode() reads the rest.
                 self._state = "tail" if self._state == "rows" else self._state

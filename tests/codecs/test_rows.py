@@ -147,6 +147,30 @@ def test_unusual_bodies_get_the_whole_decoders_answer(body: bytes, chunk: int) -
     assert _read_ahead(body, chunk) == _outcome(JSON.decode, body)
 
 
+class Searched(bytearray):
+    """A body buffer that counts the bytes its searches cover."""
+
+    scanned = 0
+
+    def rfind(self, sub: Any, start: Any = None, end: Any = None) -> int:
+        self.scanned += (len(self) if end is None else end) - (start or 0)
+        return super().rfind(sub, start, end)
+
+
+def test_a_row_longer_than_a_step_is_searched_once() -> None:
+    row = ",".join(["0.5"] * 20_000)
+    body = f'{{"logits": [[{row}], [{row}]], "labels": [0, 1]}}'.encode()
+    reader = RowReader(ARRAY_FIELDS, JSON.decode)
+    buffer = Searched(len(body))
+    for at in range(0, len(body), 50):  # ~3000 chunks, each past the step of 16 bytes
+        end = min(len(body), at + 50)
+        buffer[at:end] = body[at:end]
+        reader.feed(buffer, end)
+    assert buffer.scanned <= len(body)  # linear: each byte searched at most once
+    expected = _outcome(JSON.decode, body)
+    assert _outcome(lambda b, f: reader.decode(cast(bytes, buffer), f), body) == expected
+
+
 def test_a_body_that_never_came_in_pieces_is_decoded_whole() -> None:
     body = b'{"logits": [[1, 2], [3, 4]]}'
     spy = Spy()
