@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from app.codecs import JSON, MSGPACK, CodecError, Tensor
+from app.codecs import JSON, MSGPACK, Tensor
 from app.codecs import json as json_codec
 from app.codecs import msgpack as msgpack_codec
 from app.codecs._decoding import decode_body
@@ -30,24 +30,12 @@ from app.codecs._numbers import (
 from app.codecs._plain import decode_plain
 from app.codecs._tree import convert
 from app.codecs._unpacking import unpack_numbers
-from tests.codecs.conftest import ARRAY_FIELDS
+from tests.codecs.conftest import ARRAY_FIELDS, outcome
 
 _PRECISE = {
     "json": dataclasses.replace(json_codec._SYNTAX, fast_array=None, fast_body=None),
     "msgpack": dataclasses.replace(msgpack_codec._SYNTAX, fast_array=None),
 }
-
-
-def _outcome(decode: Any, body: bytes) -> Any:
-    try:
-        decoded = decode(body, ARRAY_FIELDS)
-    except CodecError as exc:
-        return type(exc), exc.message, exc.loc
-    arrays = {
-        name: (value.array.dtype, value.array.shape, value.array.tobytes(), value.tensor)
-        for name, value in decoded.arrays.items()
-    }
-    return repr(decoded.options), arrays
 
 
 def _precise(syntax: str) -> Any:
@@ -56,7 +44,7 @@ def _precise(syntax: str) -> Any:
 
 def assert_agrees(body: bytes, syntax: str = "json") -> None:
     codec = JSON if syntax == "json" else MSGPACK
-    assert _outcome(codec.decode, body) == _outcome(_precise(syntax), body)
+    assert outcome(codec.decode, body) == outcome(_precise(syntax), body)
 
 
 # Number spellings, including those the fast paths must decline or get exactly right.

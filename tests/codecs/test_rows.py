@@ -12,23 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from app.codecs import JSON, MSGPACK, CodecError, reader_for
+from app.codecs import JSON, MSGPACK, reader_for
 from app.codecs import _rows as rows
 from app.codecs._rows import RowReader
-from tests.codecs.conftest import ARRAY_FIELDS
-
-
-def _outcome(decode: Any, body: bytes) -> Any:
-    """The decoded options and arrays (dtype, shape, bits), or the error's class, text, loc."""
-    try:
-        decoded = decode(body, ARRAY_FIELDS)
-    except CodecError as exc:
-        return type(exc), exc.message, exc.loc
-    arrays = {
-        name: (value.array.dtype, value.array.shape, value.array.tobytes(), value.tensor)
-        for name, value in decoded.arrays.items()
-    }
-    return repr(decoded.options), arrays
+from tests.codecs.conftest import ARRAY_FIELDS, outcome
 
 
 class Spy:
@@ -59,7 +46,7 @@ def _arrived(body: bytes) -> bytes:
 
 
 def _read_ahead(body: bytes, chunk: int) -> Any:
-    return _outcome(lambda b, f: _fed(b, chunk).decode(_arrived(b), f), body)
+    return outcome(lambda b, f: _fed(b, chunk).decode(_arrived(b), f), body)
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +70,7 @@ def test_the_rows_are_read_as_they_arrive() -> None:
     assert spy.sizes[0] < len(body) // 5
     expected = np.array(orjson.loads(body)["logits"], np.float64)
     assert decoded.arrays["logits"].array.tobytes() == expected.tobytes()
-    assert _outcome(lambda b, f: decoded, body) == _outcome(JSON.decode, body)
+    assert outcome(lambda b, f: decoded, body) == outcome(JSON.decode, body)
 
 
 _FLOATS = st.floats(allow_nan=False, allow_infinity=False, width=64)
@@ -111,7 +98,7 @@ def _bodies(draw: st.DrawFn) -> bytes:
 @settings(max_examples=150, deadline=None)
 @given(body=_bodies(), chunk=st.integers(1, 64))
 def test_any_body_in_any_chunks_decodes_as_a_whole(body: bytes, chunk: int) -> None:
-    assert _read_ahead(body, chunk) == _outcome(JSON.decode, body)
+    assert _read_ahead(body, chunk) == outcome(JSON.decode, body)
 
 
 @pytest.mark.parametrize(
@@ -144,7 +131,7 @@ def test_any_body_in_any_chunks_decodes_as_a_whole(body: bytes, chunk: int) -> N
 )
 @pytest.mark.parametrize("chunk", [1, 7, 1000])
 def test_unusual_bodies_get_the_whole_decoders_answer(body: bytes, chunk: int) -> None:
-    assert _read_ahead(body, chunk) == _outcome(JSON.decode, body)
+    assert _read_ahead(body, chunk) == outcome(JSON.decode, body)
 
 
 class Searched(bytearray):
@@ -167,8 +154,8 @@ def test_a_row_longer_than_a_step_is_searched_once() -> None:
         buffer[at:end] = body[at:end]
         reader.feed(buffer, end)
     assert buffer.scanned <= len(body)  # linear: each byte searched at most once
-    expected = _outcome(JSON.decode, body)
-    assert _outcome(lambda b, f: reader.decode(cast(bytes, buffer), f), body) == expected
+    expected = outcome(JSON.decode, body)
+    assert outcome(lambda b, f: reader.decode(cast(bytes, buffer), f), body) == expected
 
 
 def test_a_body_that_never_came_in_pieces_is_decoded_whole() -> None:
