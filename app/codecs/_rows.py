@@ -70,9 +70,10 @@ class RowReader:
             # searched again at every chunk (quadratic in the row's length).
             last = body.rfind(b"]", max(self._next, self._searched), end)
             self._searched = end
-            if last >= 0 and not self._read(body, self._next, last + 1):
-                # Past the array's end (or an error): decode() reads the rest.
-                self._state = "tail" if self._state == "rows" else self._state
+            # Past the array's end (or an error): decode() reads the rest. _read has
+            # turned the reader off if the rows can never be taken.
+            if last >= 0 and not self._read(body, self._next, last + 1) and self._state == "rows":
+                self._state = "tail"
 
     def decode(self, body: bytes, array_fields: frozenset[str]) -> DecodedBody:
         """The decoded body, from the rows read so far and the rest of ``body``.
@@ -93,9 +94,12 @@ class RowReader:
             self._searched = found
             return
         key = _key_before(body, found)
-        if key is None or key not in self._fields or body[found + 2] == 0x5B:
-            self._state = "off"  # not an array field, or deeper than a matrix
-        elif not _top_level(body, found, key):
+        if (
+            key is None
+            or key not in self._fields  # not an array field
+            or body[found + 2] == 0x5B  # deeper than a matrix
+            or not _top_level(body, found, key)
+        ):
             self._state = "off"
         else:
             self._state, self._start, self._key, self._next = "rows", found, key, found + 1
