@@ -29,24 +29,26 @@ class Spy:
         return JSON.decode(body, fields)
 
 
-def _fed(body: bytes, chunk: int, full: Any = JSON.decode) -> RowReader:
-    """A reader that has seen ``body`` arrive ``chunk`` bytes at a time."""
+def _fed(body: bytes, chunk: int, full: Any = JSON.decode) -> tuple[RowReader, bytes]:
+    """A reader that has seen ``body`` arrive ``chunk`` bytes at a time, and the buffer.
+
+    The buffer is the body as the server holds it: a bytearray, typed as bytes.
+    """
     reader = RowReader(ARRAY_FIELDS, full)
     buffer = bytearray(len(body))
     for at in range(0, len(body), chunk):
         end = min(len(body), at + chunk)
         buffer[at:end] = body[at:end]
         reader.feed(buffer, end)
-    return reader
-
-
-def _arrived(body: bytes) -> bytes:
-    """The body as the server holds it: a bytearray, typed as bytes."""
-    return cast(bytes, bytearray(body))
+    return reader, cast(bytes, buffer)
 
 
 def _read_ahead(body: bytes, chunk: int) -> Any:
-    return outcome(lambda b, f: _fed(b, chunk).decode(_arrived(b), f), body)
+    reader, arrived = _fed(body, chunk)
+    result = outcome(lambda b, f: reader.decode(arrived, f), body)
+    # The reader parses rows in place, in the buffer the full decoder may get next.
+    assert arrived == body
+    return result
 
 
 @pytest.fixture(autouse=True)
@@ -62,9 +64,10 @@ def test_the_rows_are_read_as_they_arrive() -> None:
         option=orjson.OPT_SERIALIZE_NUMPY,
     )
     spy = Spy()
-    reader = _fed(body, 100, spy)
+    reader, arrived = _fed(body, 100, spy)
     assert spy.sizes == []  # nothing decoded yet: the reader parsed rows on its own
-    decoded = reader.decode(_arrived(body), ARRAY_FIELDS)
+    assert arrived == body  # parsed in place, and put back
+    decoded = reader.decode(arrived, ARRAY_FIELDS)
     # The full decoder saw the body without the matrix: its text was replaced by null.
     assert spy.sizes
     assert spy.sizes[0] < len(body) // 5
