@@ -10,7 +10,7 @@ import zlib
 
 from app.codecs import CodecError, MalformedBody
 
-__all__ = ["DecompressedTooLarge", "UnsupportedEncoding", "inflate"]
+__all__ = ["DecompressedTooLarge", "UnsupportedEncoding", "inflate", "is_identity"]
 
 # wbits per coding: gzip; "deflate" is zlib-wrapped per RFC 9110, raw deflate tolerated.
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
@@ -25,11 +25,16 @@ class UnsupportedEncoding(CodecError):
     """A ``Content-Encoding`` other than gzip, deflate or identity."""
 
 
+def is_identity(coding: str | None) -> bool:
+    """Whether a ``Content-Encoding`` header (None when absent) leaves the body as sent."""
+    return coding is None or coding.strip().lower() in ("", "identity")
+
+
 def inflate(body: bytes, coding: str, limit: int) -> bytes:
     """The decoded body; raise DecompressedTooLarge past ``limit``, MalformedBody if corrupt."""
-    coding = coding.strip().lower()
-    if coding in ("", "identity"):
+    if is_identity(coding):
         return body
+    coding = coding.strip().lower()
     wbits = _WBITS.get(coding)
     if wbits is None:
         raise UnsupportedEncoding(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from app.api.inflate import inflate
+from app.api.inflate import inflate, is_identity
 from app.codecs import (
     Buffer,
     Codec,
@@ -144,7 +144,7 @@ async def run_sized(
     and retakes: small requests served inline went from about 1400 to 600 us of CPU
     each (bench/README.md). A compressed body may inflate to anything: always a thread.
     """
-    if len(body) <= limits.inline_body_bytes and content_encoding in (None, "identity"):
+    if len(body) <= limits.inline_body_bytes and is_identity(content_encoding):
         return work(body)
     # On timeout the thread is abandoned; run_staged stops at its next stage boundary.
     return await anyio.to_thread.run_sync(work, body, abandon_on_cancel=True)

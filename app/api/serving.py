@@ -16,6 +16,7 @@ from app.api.body import OnData, read_body
 from app.api.deadlines import within
 from app.api.endpoints import Endpoint
 from app.api.errors import ERROR_CODEC
+from app.api.inflate import is_identity
 from app.api.limits import DeadlineExceeded, Limits, run_sized, run_staged
 from app.codecs import (
     Buffer,
@@ -64,7 +65,7 @@ async def serve(
     encoding = headers.get(b"content-encoding")
     declared = headers.get(b"content-length")
     reader = None
-    if declared is not None and declared.isdigit() and encoding in (None, "identity"):
+    if declared is not None and declared.isdigit() and is_identity(encoding):
         # A large JSON body is parsed a block of rows at a time while it arrives.
         reader = reader_for(request_codec, endpoint.array_fields, int(declared))
     codecs: tuple[Decoder, Codec] = (reader or request_codec, response_codec)

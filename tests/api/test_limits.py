@@ -388,6 +388,7 @@ def test_a_disconnect_while_reading_is_client_disconnect(first: list[bytes]) -> 
     [
         pytest.param(100, None, True, id="small"),
         pytest.param(100, "identity", True, id="small-identity"),
+        pytest.param(100, " Identity", True, id="small-identity-spelt-otherwise"),
         pytest.param(100, "gzip", False, id="small-compressed"),
         pytest.param(5000, None, False, id="large"),
     ],
