@@ -86,9 +86,9 @@ def test_unpacking_matches_the_typed_path(content: Any):
 
 
 def test_unpacking_reads_float32_cells():
-    body = msgspec.msgpack.encode(
-        msgspec.Raw(pack_array(np.array([0.5, -1.0], np.float32)).tobytes())
-    )
+    packed = pack_array(np.array([0.5, -1.0], np.float32))
+    assert packed is not None
+    body = msgspec.msgpack.encode(msgspec.Raw(packed.tobytes()))
     np.testing.assert_array_equal(unpack_floats(memoryview(body)), [0.5, -1.0])
 
 
