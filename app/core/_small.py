@@ -17,57 +17,22 @@ counts are then 0 by construction and ``max_abs_logit`` is that ``max |x|``.
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from app.core._dtypes import exp_limits
+from app.core._small_gate import BOUND, PRECISION, SMALL_ELEMENTS, admit
 from app.core.options import LossOptions
 from app.core.results import Diagnostics, LossResult, NumericalDiagnostics
 
 __all__ = ["SMALL_ELEMENTS", "small_batch"]
 
-# Up to this many logits the whole batch is one block, with at most two [n, c]
-# temporaries (512 KiB in float64): faster than the blocked path at every shape tried.
-SMALL_ELEMENTS = 1 << 15
-
 Float = np.dtype[np.floating]
-_F32: Float = np.dtype(np.float32)
 _F64: Float = np.dtype(np.float64)
-# Compute dtype by input dtype and precision option; other pairs take the general path.
-_COMPUTE: dict[tuple[np.dtype[Any], str | None], Float] = {
-    (_F32, None): _F32,
-    (_F32, "float32"): _F32,
-    (_F64, None): _F64,
-    (_F64, "float64"): _F64,
-}
-_PRECISION = {_F32: "float32", _F64: "float64"}
-# Labels read as unsigned integers of their size: a negative label becomes huge.
-_UNSIGNED = {
-    np.dtype(f"{kind}{bits}"): np.dtype(f"uint{bits}")
-    for kind in ("int", "uint")
-    for bits in (8, 16, 32, 64)
-}
-_OUTPUTS = frozenset({"per_sample", "probs"})
-_REDUCTIONS = ("none", "sum", "mean")
-_PLAIN = (float, int)
-
-
-def _bound(dt: Float) -> float:
-    # c exp(2B) < exp(over): rest / e_y, the row sums and the products e x stay finite;
-    # exp(-2B) / c > exp(under): no exponential, rest or probability is subnormal or 0.
-    over, under = exp_limits(dt)
-    b = (over - math.log(SMALL_ELEMENTS) - 2) / 2
-    assert -2 * b - math.log(SMALL_ELEMENTS) > under
-    return b
-
-
-_BOUND = {_F32: _bound(_F32), _F64: _bound(_F64)}
 # Read-only 0-d arrays: np.maximum takes one ~0.3 µs faster than a NumPy scalar.
-_ZERO = {dt: np.broadcast_to(np.zeros((), dt), ()) for dt in (_F32, _F64)}
+_ZERO = {dt: np.broadcast_to(np.zeros((), dt), ()) for dt in (np.dtype(np.float32), _F64)}
 
 
 @lru_cache(maxsize=16)  # at most 16 x 256 KiB
@@ -96,13 +61,9 @@ def small_batch(predictions: Any, labels: Any, opts: LossOptions) -> LossResult 
     true-class probability ``e_y / T``, entropy ``log T - sum_k p_k x_k`` (clipped at
     0). Shapes: ``[..., classes]`` -> ``[...]``, class axis last.
 
-    Returns None, having changed nothing, unless: ``predictions`` is a float32/float64
-    ndarray of at most ``SMALL_ELEMENTS`` elements, C-contiguous with 2+ classes on the
-    last axis, in its own compute precision; ``labels`` an integer ndarray of the
-    per-sample shape with values in ``[0, classes)``; every ``|x| <= B`` (module
-    docstring); and the options are defaults but for ``reduction``, ``outputs``
-    (``per_sample``, ``probs``), ``diagnostics``, ``precision`` and an
-    ``ignore_index`` that no label can equal.
+    Returns None, having changed nothing, unless the request is of the kind
+    :func:`app.core._small_gate.admit` takes, its labels are in ``[0, classes)`` and
+    every ``|x| <= B`` (module docstring).
 
     Example:
         >>> r = small_batch(np.array([[1.0, 2.0, 3.0]]), np.array([2]), LossOptions())
@@ -112,39 +73,12 @@ def small_batch(predictions: Any, labels: Any, opts: LossOptions) -> LossResult 
         None
     """
     x, y = predictions, labels
-    if type(x) is not np.ndarray or type(y) is not np.ndarray:
+    admitted = admit(x, y, opts)
+    if admitted is None:
         return None
+    dt, unsigned = admitted
     size, shape = x.size, x.shape
-    if not 0 < size <= SMALL_ELEMENTS or len(shape) < 2 or y.shape != shape[:-1]:
-        return None
-    dt = _COMPUTE.get((x.dtype, opts.precision))
-    unsigned = _UNSIGNED.get(y.dtype)
     c = shape[-1]
-    ii, axis = opts.ignore_index, opts.axis
-    if (
-        dt is None
-        or unsigned is None
-        or c < 2
-        or not x.flags.c_contiguous
-        or opts.input_kind != "logits"
-        or opts.reduction not in _REDUCTIONS
-        or type(opts.outputs) is not frozenset
-        or not opts.outputs <= _OUTPUTS
-        or opts.per_sample_diagnostics
-        or type(opts.threads) is not int  # one block, any count: the general path checks it
-        or opts.threads < 1
-        or opts.class_weights is not None
-        or opts.sample_weights is not None
-        or opts.pos_weight is not None
-        or type(opts.label_smoothing) not in _PLAIN
-        or opts.label_smoothing != 0
-        or type(opts.temperature) not in _PLAIN
-        or opts.temperature != 1
-        or type(axis) is not int
-        or (axis != -1 and axis != len(shape) - 1)
-        or (ii is not None and (type(ii) is not int or 0 <= ii < c))
-    ):
-        return None
     # Labels in [0, c) (then none equals ignore_index) and |x| <= B (no NaN, no inf).
     # For small arrays argmax + item costs a third of a ufunc reduction; NaN wins argmax.
     flat_y = y if y.ndim == 1 else y.reshape(-1)
@@ -162,7 +96,7 @@ def small_batch(predictions: Any, labels: Any, opts: LossOptions) -> LossResult 
     else:
         mag = np.abs(x2)
     max_abs = float(mag.item(mag.argmax()))
-    if not max_abs <= _BOUND[dt]:
+    if not max_abs <= BOUND[dt]:
         return None
 
     ones = _ones(c, dt)
@@ -239,6 +173,6 @@ def small_batch(predictions: Any, labels: Any, opts: LossOptions) -> LossResult 
         log_probs=None,
         diagnostics=diagnostics,
         label_kind="index",
-        precision=_PRECISION[dt],  # type: ignore[arg-type]
+        precision=PRECISION[dt],  # type: ignore[arg-type]
         reduction=reduction,
     )

@@ -19,7 +19,8 @@ from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 
 from app.core import LossOptions, ScoringError, score_cross_entropy
-from app.core._small import _BOUND, SMALL_ELEMENTS, small_batch
+from app.core._small import SMALL_ELEMENTS, small_batch
+from app.core._small_gate import BOUND as _BOUND
 from app.core.losses import _score_general
 from app.core.results import PER_SAMPLE_FIELDS
 
