@@ -40,7 +40,7 @@ RUN groupadd --system --gid 10001 scorer \
 COPY --from=builder --chown=scorer:scorer /opt/venv /opt/venv
 
 # One BLAS/OpenMP thread per process: parallelism comes from uvicorn workers
-# (WEB_CONCURRENCY, read by uvicorn itself) and replicas; threads inside each worker
+# (WEB_CONCURRENCY, read by app.serve) and replicas; threads inside each worker
 # would only oversubscribe the cores the container is given.
 # glibc maps every allocation over 32 MiB afresh and unmaps it when freed, so a large
 # request faulted in its body, its parsed arrays and their temporaries page by page
@@ -67,5 +67,7 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
 # (--timeout-graceful-shutdown); give the container longer than that to stop
 # (compose: stop_grace_period) before it is killed.
 STOPSIGNAL SIGTERM
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", \
+# app.serve is uvicorn with a listening socket per worker (SO_REUSEPORT), so that
+# connections opened together spread over the workers (app/serve.py).
+CMD ["python", "-m", "app.serve", "--host", "0.0.0.0", "--port", "8000", \
      "--timeout-graceful-shutdown", "20", "--timeout-keep-alive", "5", "--no-server-header"]

@@ -9,5 +9,6 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e .
 # Large arrays from the heap, kept between requests (see the Dockerfile).
 export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.mmap_threshold=134217728:glibc.malloc.trim_threshold=134217728}"
-exec .venv/bin/uvicorn app.main:app --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}" \
+# uvicorn with a listening socket per worker (app/serve.py).
+exec .venv/bin/python -m app.serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}" \
     --workers "${WEB_CONCURRENCY:-1}" --no-server-header

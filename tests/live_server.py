@@ -1,4 +1,4 @@
-"""A real uvicorn in a subprocess, for tests that need the server as users run it."""
+"""The service in a subprocess as the image runs it (``python -m app.serve``), for live tests."""
 
 from __future__ import annotations
 
@@ -43,11 +43,11 @@ class LiveServer:
 def live_server(
     tmp: Path, env: dict[str, str] | None = None, workers: int = 1
 ) -> Iterator[LiveServer]:
-    """Start ``uvicorn app.main:app`` with ``env`` added; wait until /readyz answers 200."""
+    """Start ``python -m app.serve`` with ``env`` added; wait until /readyz answers 200."""
     port = free_port()
     tmp.mkdir(parents=True, exist_ok=True)
     stdout, stderr = tmp / f"stdout-{port}.log", tmp / f"stderr-{port}.log"
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "app.serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
     with stdout.open("wb") as out, stderr.open("wb") as err:
         proc = subprocess.Popen(

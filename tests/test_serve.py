@@ -1,0 +1,87 @@
+"""``python -m app.serve``: each worker listens on a socket of its own in the port's group."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import pickle
+import socket
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from app.serve import WorkerListener, reuse_port_balances
+from tests.live_server import free_port, live_server
+
+_JSON = {"Content-Type": "application/json"}
+pytestmark = pytest.mark.skipif(
+    not reuse_port_balances(), reason="SO_REUSEPORT spreads connections on Linux only"
+)
+
+
+def test_each_unpickled_listener_is_a_socket_of_its_own_on_the_port() -> None:
+    port = free_port()
+    listener = pickle.dumps(WorkerListener("127.0.0.1", port))
+    first, second = pickle.loads(listener), pickle.loads(listener)
+    with first, second:
+        assert isinstance(first, socket.socket)
+        assert first.fileno() != second.fileno()
+        for sock in (first, second):
+            assert sock.getsockname() == ("127.0.0.1", port)
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+            sock.listen()  # both in the port's group, both listening
+
+
+def _sockets(port: int, state: str) -> set[str]:
+    """The inodes of the TCP sockets on local ``port`` in ``state`` (/proc/net/tcp's code)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+            found.add(f"socket:[{fields[9]}]")
+    return found
+
+
+def _served_by(port: int) -> Counter[int]:
+    """How many established connections to ``port`` each process holds (from /proc)."""
+    inodes = _sockets(port, "01")  # ESTABLISHED
+    owners: Counter[int] = Counter()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+            owners[int(pid)] += sum(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in fds)
+        except OSError:  # a process that ended, or not ours to read
+            continue
+    return +owners
+
+
+def test_connections_opened_at_once_are_spread_over_the_workers(tmp_path: Path) -> None:
+    # With one shared socket, 16 connections opened together went to one worker in 2
+    # tries of 5 (and 13 or 15 of 16 in two more). A hash over two sockets puts all 16
+    # on one with probability 2 / 2**16.
+    body = json.dumps({"logits": [[1.0, 2.0, 3.0]], "labels": [2]})
+    with live_server(tmp_path, workers=2) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        # /readyz answered from one worker. A worker listens once its app has started;
+        # until the second does, the port's group has one socket and takes everything.
+        deadline = time.monotonic() + 60
+        while len(_sockets(port, "0A")) < 2 and time.monotonic() < deadline:  # 0A: LISTEN
+            time.sleep(0.1)
+        connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(16)]
+        try:
+            for connection in connections:  # all connected before any request
+                connection.connect()
+            for connection in connections:
+                connection.request("POST", "/v1/cross-entropy", body, _JSON)
+                response = connection.getresponse()
+                assert response.status == 200
+                assert abs(json.loads(response.read())["loss"] - 0.40760596) < 1e-7
+            owners = _served_by(port)
+        finally:
+            for connection in connections:
+                connection.close()
+    assert sum(owners.values()) == 16  # the server's ends; the clients' have other ports
+    assert len(owners) == 2, owners
