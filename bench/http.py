@@ -3,7 +3,8 @@
     /work/bench-venv/bin/python -m bench.http [--workers 1,2] [--duration 5]
 
 Servers (uvicorn, same flags and the image's allocator settings, 127.0.0.1 only): ``app``
-(app.main:app, the service with validation and diagnostics on, ``SCORER_COMPUTE_THREADS``
+(app.main:app through ``python -m app.serve`` as the image runs it, a listening socket
+per worker; the service with validation and diagnostics on, ``SCORER_COMPUTE_THREADS``
 = cores / workers), ``obvious`` (pydantic ``list[list[float]]`` body, default JSON
 response; JSON lists only), ``raw`` (orjson / msgspec straight to NumPy, no validation,
 no diagnostics), ``echo`` (returns the body it read through FastAPI: the issue's floor)
@@ -108,7 +109,10 @@ class Server:
             self.port = probe.getsockname()[1]
         command = [
             "timeout", "--kill-after=5", str(lifetime),
-            sys.executable, "-m", "uvicorn", target,
+            # The service runs as the image runs it (a listening socket per worker);
+            # the references as a user runs uvicorn.
+            *([sys.executable, "-m", "app.serve"] if target == SERVERS["app"]
+              else [sys.executable, "-m", "uvicorn", target]),
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
             "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
@@ -136,10 +140,25 @@ class Server:
                 conn.request("GET", "/openapi.json")
                 conn.getresponse().read()
                 if len(self.pids()) >= self.workers + (self.workers > 1):
-                    time.sleep(1.0)  # the other workers finish importing
+                    self._wait_idle(deadline)
                     return
             time.sleep(0.2)
         raise RuntimeError("server not ready in time")
+
+    def _wait_idle(self, deadline: float) -> None:
+        """Until the group stops using CPU: every worker has imported and warmed up.
+
+        A worker listens once its application has started. The service's workers each
+        have a socket of their own, and wrk opens all of its connections at once: a
+        worker not yet listening would get none of them for the whole run.
+        """
+        before = self.cpu_seconds()
+        quiet = 0
+        while quiet < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = self.cpu_seconds()
+            quiet = quiet + 1 if now - before < 0.02 else 0
+            before = now
 
     def pids(self) -> list[int]:
         """Processes of the group (timeout, uvicorn, its workers)."""
