@@ -17,6 +17,7 @@ Elsewhere, and with one worker, this is ``uvicorn app.main:app`` with the same o
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 import sys
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 __all__ = ["WorkerListener", "main", "reuse_port_balances"]
@@ -50,6 +52,19 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _worker_socket(host: str, port: int) -> socket.socket:
+    """The worker's own socket; a worker that cannot bind one exits as failed to start.
+
+    uvicorn's supervisor restarts a worker that dies, forever, unless it exits with
+    ``STARTUP_FAILURE``: then it stops, as it does when a worker's app fails to start.
+    """
+    try:
+        return _bind(host, port)
+    except OSError as exc:
+        logging.getLogger("uvicorn.error").error("cannot bind %s:%s: %s", host, port, exc)
+        sys.exit(STARTUP_FAILURE)
+
+
 class WorkerListener:
     """Pickles as "bind a socket of your own": each worker that unpickles it gets one.
 
@@ -62,7 +77,7 @@ class WorkerListener:
         self.port = port
 
     def __reduce__(self) -> tuple[Any, tuple[str, int]]:
-        return _bind, (self.host, self.port)
+        return _worker_socket, (self.host, self.port)
 
 
 def _options(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -105,11 +120,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not reuse_port_balances():
         Multiprocess(config, sockets=[config.bind_socket()]).run()  # as uvicorn does
         return
-    if config.port == 0:  # each worker would get a port of its own: pick one for all
-        with _bind(config.host, 0) as probe:
-            config.port = probe.getsockname()[1]
-    listeners = cast(list[socket.socket], [WorkerListener(config.host, config.port)])
-    Multiprocess(config, sockets=listeners).run()
+    # The parent binds first, and keeps the socket (bound, not listening: it takes no
+    # connections) while the workers run: a port in use fails here, at once, as with
+    # uvicorn; port 0 becomes one port for all the workers.
+    try:
+        reserved = _bind(config.host, config.port)
+    except OSError as exc:
+        logging.getLogger("uvicorn.error").error(
+            "cannot bind %s:%s: %s", config.host, config.port, exc
+        )
+        raise SystemExit(1) from exc
+    with reserved:
+        config.port = reserved.getsockname()[1]
+        listeners = cast(list[socket.socket], [WorkerListener(config.host, config.port)])
+        Multiprocess(config, sockets=listeners).run()
 
 
 if __name__ == "__main__":

@@ -7,14 +7,17 @@ import json
 import os
 import pickle
 import socket
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from uvicorn.config import STARTUP_FAILURE
 
 from app.serve import WorkerListener, reuse_port_balances
-from tests.live_server import free_port, live_server
+from tests.live_server import ROOT, free_port, live_server
 
 _JSON = {"Content-Type": "application/json"}
 pytestmark = pytest.mark.skipif(
@@ -85,3 +88,29 @@ def test_connections_opened_at_once_are_spread_over_the_workers(tmp_path: Path) 
                 connection.close()
     assert sum(owners.values()) == 16  # the server's ends; the clients' have other ports
     assert len(owners) == 2, owners
+
+
+def _held_port() -> socket.socket:
+    """A socket listening on a free port without SO_REUSEPORT, as another program's."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+def test_a_worker_that_cannot_bind_exits_as_failed_to_start() -> None:
+    # Exit code STARTUP_FAILURE makes uvicorn's supervisor stop instead of restarting it.
+    with _held_port() as held:
+        listener = pickle.dumps(WorkerListener("127.0.0.1", held.getsockname()[1]))
+        with pytest.raises(SystemExit) as exited:
+            pickle.loads(listener)
+    assert exited.value.code == STARTUP_FAILURE
+
+
+def test_a_port_in_use_stops_the_server_at_once() -> None:
+    with _held_port() as held:
+        port = str(held.getsockname()[1])
+        command = [sys.executable, "-m", "app.serve", "--port", port, "--workers", "2"]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"cannot bind 127.0.0.1:{port}" in done.stderr
