@@ -126,3 +126,46 @@ def test_draining_replica_completes_requests_in_flight(stack: Stack, tmp_path: P
     (drain,) = result["scenarios"]
     assert drain["passed"]
     assert drain["notes"]["completed_by_draining_replica"] > 0
+
+
+_PROBE = """
+import http.client, json, time
+def listening():  # sockets listening on :8000 (1F40); the parent's reserved one is not
+    rows = open("/proc/net/tcp").read().splitlines()[1:]
+    return sum(1 for r in rows if r.split()[1].endswith(":1F40") and r.split()[3] == "0A")
+deadline = time.monotonic() + 60
+while listening() < 2 and time.monotonic() < deadline:
+    time.sleep(0.2)
+conn = http.client.HTTPConnection("127.0.0.1", 8000, timeout=10)
+conn.request("POST", "/v1/cross-entropy", '{"logits": [[1, 2, 3]], "labels": [2]}',
+             {"Content-Type": "application/json"})
+print(json.dumps({"listening": listening(), "loss": json.loads(conn.getresponse().read())["loss"]}))
+"""
+
+
+def test_the_image_with_two_workers_gives_each_a_socket_and_stops_cleanly(stack: Stack) -> None:
+    # The image's command is app.serve; the stack runs one worker per replica.
+    image = f"{stack.project}-api"
+    started = subprocess.run(
+        ["docker", "run", "--detach", "--env", "WEB_CONCURRENCY=2", image],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    container = started.stdout.strip()
+    try:
+        probe = subprocess.run(
+            ["docker", "exec", container, "python", "-c", _PROBE],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert probe.returncode == 0, probe.stderr
+        answer = json.loads(probe.stdout)
+        assert answer["listening"] == 2
+        assert abs(answer["loss"] - 0.40760596) < 1e-7
+        stop = subprocess.run(["docker", "stop", container], capture_output=True, timeout=60)
+        assert stop.returncode == 0
+        state = subprocess.run(
+            ["docker", "inspect", "--format", "{{.State.ExitCode}}", container],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        assert state.stdout.strip() == "0"  # SIGTERM: both workers shut down gracefully
+    finally:
+        subprocess.run(["docker", "rm", "--force", container], capture_output=True, timeout=60)
