@@ -52,17 +52,17 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker_socket(host: str, port: int) -> socket.socket:
-    """The worker's own socket; a worker that cannot bind one exits as failed to start.
+def _bind_or_exit(host: str, port: int, code: int) -> socket.socket:
+    """:func:`_bind`, or log why not and exit with ``code``.
 
-    uvicorn's supervisor restarts a worker that dies, forever, unless it exits with
-    ``STARTUP_FAILURE``: then it stops, as it does when a worker's app fails to start.
+    A worker exits with ``STARTUP_FAILURE``: uvicorn's supervisor restarts a worker that
+    dies, forever, unless it exits so; then it stops, as when a worker's app fails.
     """
     try:
         return _bind(host, port)
     except OSError as exc:
         logging.getLogger("uvicorn.error").error("cannot bind %s:%s: %s", host, port, exc)
-        sys.exit(STARTUP_FAILURE)
+        sys.exit(code)
 
 
 class WorkerListener:
@@ -76,8 +76,8 @@ class WorkerListener:
         self.host = host
         self.port = port
 
-    def __reduce__(self) -> tuple[Any, tuple[str, int]]:
-        return _worker_socket, (self.host, self.port)
+    def __reduce__(self) -> tuple[Any, tuple[str, int, int]]:
+        return _bind_or_exit, (self.host, self.port, STARTUP_FAILURE)
 
 
 def _options(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -123,14 +123,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # The parent binds first, and keeps the socket (bound, not listening: it takes no
     # connections) while the workers run: a port in use fails here, at once, as with
     # uvicorn; port 0 becomes one port for all the workers.
-    try:
-        reserved = _bind(config.host, config.port)
-    except OSError as exc:
-        logging.getLogger("uvicorn.error").error(
-            "cannot bind %s:%s: %s", config.host, config.port, exc
-        )
-        raise SystemExit(1) from exc
-    with reserved:
+    with _bind_or_exit(config.host, config.port, 1) as reserved:
         config.port = reserved.getsockname()[1]
         listeners = cast(list[socket.socket], [WorkerListener(config.host, config.port)])
         Multiprocess(config, sockets=listeners).run()
