@@ -15,6 +15,7 @@ __all__ = ["DecompressedTooLarge", "UnsupportedEncoding", "inflate", "is_identit
 # wbits per coding: gzip; "deflate" is zlib-wrapped per RFC 9110, raw deflate tolerated.
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _BLOCK = 1 << 20
+_IDENTITY = ("", "identity")  # after strip() and lower()
 
 
 class DecompressedTooLarge(CodecError):
@@ -27,14 +28,14 @@ class UnsupportedEncoding(CodecError):
 
 def is_identity(coding: str | None) -> bool:
     """Whether a ``Content-Encoding`` header (None when absent) leaves the body as sent."""
-    return coding is None or coding.strip().lower() in ("", "identity")
+    return coding is None or coding.strip().lower() in _IDENTITY
 
 
 def inflate(body: bytes, coding: str, limit: int) -> bytes:
     """The decoded body; raise DecompressedTooLarge past ``limit``, MalformedBody if corrupt."""
-    if is_identity(coding):
-        return body
     coding = coding.strip().lower()
+    if coding in _IDENTITY:
+        return body
     wbits = _WBITS.get(coding)
     if wbits is None:
         raise UnsupportedEncoding(
