@@ -62,7 +62,6 @@ def diagnose(
     total: Floats,
     inv: Floats,
     sb: NDArray[np.bool_],
-    over: float,
     under: float,
 ) -> BlockDiagnostics:
     """Diagnostics of one block's fast rows; rows it cannot handle join ``sb``.

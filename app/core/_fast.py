@@ -93,7 +93,7 @@ def index_rows(
         0.4076 [False  True]
     """
     n, c = x.shape
-    over, under = exp_limits(dt)
+    _, under = exp_limits(dt)
     tiny = float(np.finfo(dt).tiny)
     step = max(1, min(n, FAST_BLOCK_BYTES // max(1, c * dt.itemsize)))
     convert = x.dtype != dt or temperature != 1.0
@@ -148,9 +148,7 @@ def index_rows(
                     e *= inv[:, None]
                     e[rr, yb] = ey * inv
                 if diagnostics:
-                    parts[i] = diagnose(
-                        xl, e, probs is not None, xy, ey, yb, total, inv, sb, over, under
-                    )
+                    parts[i] = diagnose(xl, e, probs is not None, xy, ey, yb, total, inv, sb, under)
 
     if helpers < 1:
         run()
