@@ -17,23 +17,23 @@ import numpy as np
 from app.core._dtypes import exp_limits
 from app.core.options import LossOptions
 
-__all__ = ["BOUND", "PRECISION", "SMALL_ELEMENTS", "admit"]
+__all__ = ["BOUND", "F64", "PRECISION", "SMALL_ELEMENTS", "Float", "admit"]
 
 # Up to this many logits the whole batch is one block, with at most two [n, c]
 # temporaries (512 KiB in float64): faster than the blocked path at every shape tried.
 SMALL_ELEMENTS = 1 << 15
 
 Float = np.dtype[np.floating]
-_F32: Float = np.dtype(np.float32)
-_F64: Float = np.dtype(np.float64)
+F32: Float = np.dtype(np.float32)
+F64: Float = np.dtype(np.float64)
 # Compute dtype by input dtype and precision option; other pairs take the general path.
 _COMPUTE: dict[tuple[np.dtype[Any], str | None], Float] = {
-    (_F32, None): _F32,
-    (_F32, "float32"): _F32,
-    (_F64, None): _F64,
-    (_F64, "float64"): _F64,
+    (F32, None): F32,
+    (F32, "float32"): F32,
+    (F64, None): F64,
+    (F64, "float64"): F64,
 }
-PRECISION = {_F32: "float32", _F64: "float64"}
+PRECISION = {F32: "float32", F64: "float64"}
 # Labels read as unsigned integers of their size: a negative label becomes huge.
 _UNSIGNED = {
     np.dtype(f"{kind}{bits}"): np.dtype(f"uint{bits}")
@@ -55,7 +55,7 @@ def _bound(dt: Float) -> float:
 
 
 # The largest |x| the small path takes, by compute dtype (``B`` in small_batch's module).
-BOUND = {_F32: _bound(_F32), _F64: _bound(_F64)}
+BOUND = {F32: _bound(F32), F64: _bound(F64)}
 
 
 def admit(x: Any, y: Any, opts: LossOptions) -> tuple[Float, np.dtype[Any]] | None:
