@@ -2,10 +2,10 @@
 
     /work/bench-venv/bin/python -m bench.profile [--scenario small|large|json|all] [--seconds 10]
 
-Starts ``app.main:app`` (uvicorn, one worker, 127.0.0.1), drives it with wrk as in
-``bench.http`` ("small": [64, 10] JSON at 16 connections; "large": [4096, 1000] float32
-msgpack tensor with probabilities, one connection; "json": [4096, 1000] JSON lists, one
-connection), records the worker with
+Starts the service as ``bench.http`` does (``python -m app.serve``, one worker,
+127.0.0.1), drives it with wrk as there ("small": [64, 10] JSON at 16 connections;
+"large": [4096, 1000] float32 msgpack tensor with probabilities, one connection;
+"json": [4096, 1000] JSON lists, one connection), records the worker with
 ``py-spy record --format raw`` (needs ptrace, i.e. root or CAP_SYS_PTRACE), and prints the
 share of on-CPU samples per stage and the top functions, inclusive and self. Raw stacks
 are kept in ``$TMPDIR/bench-profile-<scenario>.txt`` (collapsed stacks, for flame graphs).
