@@ -19,6 +19,7 @@ from app.codecs.base import (
     MalformedBody,
     ReadAhead,
     Tensor,
+    invalid_utf8,
 )
 from app.codecs.json import JSON, JsonCodec
 from app.codecs.msgpack import MSGPACK, MsgpackCodec
@@ -53,6 +54,7 @@ __all__ = [
     "codec_for_accept",
     "codec_for_content_type",
     "encode_parts",
+    "invalid_utf8",
     "reader_for",
 ]
 

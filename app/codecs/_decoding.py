@@ -12,7 +12,14 @@ import numpy as np
 from app.codecs._arrays import array_from_raw
 from app.codecs._duplicates import duplicate_key
 from app.codecs._tensors import in_body, tensor_from_raw
-from app.codecs.base import DecodedArray, DecodedBody, InvalidArray, Loc, MalformedBody
+from app.codecs.base import (
+    DecodedArray,
+    DecodedBody,
+    InvalidArray,
+    Loc,
+    MalformedBody,
+    invalid_utf8,
+)
 
 __all__ = ["Kind", "Syntax", "decode_body"]
 
@@ -48,10 +55,8 @@ def decode_body(body: bytes, array_fields: frozenset[str], syntax: Syntax) -> De
         raise MalformedBody(
             f"{syntax.name} body must be an object with string keys: {exc}"
         ) from exc
-    except msgspec.DecodeError as exc:
-        raise MalformedBody(f"invalid {syntax.name} body: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise _utf8_error(exc, syntax) from exc
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise _undecodable(exc, body, syntax) from exc
     if (duplicate := duplicate_key(body, fields, syntax.name)) is not None:
         raise duplicate
     options: dict[str, Any] = {}
@@ -75,9 +80,10 @@ def decode_body(body: bytes, array_fields: frozenset[str], syntax: Syntax) -> De
             else:
                 array = array_from_raw(raw, name, rank, syntax.decode_as)
                 arrays[name] = DecodedArray(array, False)
-    except UnicodeDecodeError as exc:
-        # msgspec checks UTF-8 only when it builds a str, so this surfaces per field.
-        raise _utf8_error(exc, syntax, (name,)) from exc
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        # The top level split the body into raw values; a value's own strings (keys of a
+        # nested object too) are checked only when msgspec builds them, here.
+        raise _undecodable(exc, body, syntax, (name,)) from exc
     return DecodedBody(options, arrays)
 
 
@@ -92,9 +98,21 @@ def _option(raw: msgspec.Raw, name: str, syntax: Syntax) -> Any:
         raise InvalidOption(f"{name}: {str(exc).lower()}", (name,)) from exc
 
 
-def _utf8_error(exc: UnicodeDecodeError, syntax: Syntax, loc: Loc = ()) -> MalformedBody:
-    bad = exc.object[exc.start : exc.end]
+def _undecodable(
+    exc: msgspec.DecodeError | UnicodeDecodeError, body: bytes, syntax: Syntax, loc: Loc = ()
+) -> MalformedBody:
+    """The error for a body (or its field ``loc``) that msgspec could not decode.
+
+    msgspec raises UnicodeDecodeError for invalid UTF-8 in a string up to 0.18 and
+    DecodeError from 0.19 on, without saying where. A JSON text is UTF-8 throughout
+    (RFC 8259), so for JSON the first bad byte of the body is found and its offset given;
+    msgpack carries binary data too, so there only the field is named.
+    """
     where = f"{loc[0]}: " if loc else ""
-    return MalformedBody(
-        f"{where}invalid UTF-8 in a {syntax.name} string: {exc.reason} ({bad!r})", loc
-    )
+    found = invalid_utf8(body) if syntax.name == "JSON" else None
+    if found is None and isinstance(exc, UnicodeDecodeError):
+        found = f"{exc.object[exc.start : exc.end]!r}: {exc.reason}"
+    if found is None:
+        part = "value" if loc else "body"
+        return MalformedBody(f"{where}invalid {syntax.name} {part}: {exc}", loc)
+    return MalformedBody(f"{where}invalid UTF-8 in a {syntax.name} string {found}", loc)

@@ -24,6 +24,7 @@ __all__ = [
     "MalformedBody",
     "ReadAhead",
     "Tensor",
+    "invalid_utf8",
 ]
 
 Loc = tuple[str | int, ...]
@@ -44,6 +45,16 @@ class MalformedBody(CodecError):
 
 class InvalidArray(CodecError):
     """A well-formed body whose array field is not a numeric array or a valid tensor."""
+
+
+def invalid_utf8(text: bytes) -> str | None:
+    """Where and why ``text`` is not UTF-8 ("at byte 7: invalid start byte (b'\\xff')"),
+    or None when it is. Run on error paths only: it decodes the whole text."""
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"at byte {exc.start}: {exc.reason} ({text[exc.start : exc.end]!r})"
+    return None
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,20 @@ CORPUS = [
         _packed(logits=_tensor("float32", [1, 0], b"")), M, 422, "logits", id="zero-classes"
     ),
     pytest.param(
+        _packed(logits=_tensor("float32", [0, 2**63], b"")),
+        M,
+        422,
+        "logits",
+        id="zero-times-past-int64",
+    ),
+    pytest.param(
+        _packed(logits=_tensor("float32", [0, 2**62, 4], b"")),
+        M,
+        422,
+        "logits",
+        id="zero-times-past-intp",
+    ),
+    pytest.param(
         _packed(logits=_tensor("float32", [1] * 70, b"\0" * 4)), M, 422, "logits", id="seventy-dims"
     ),
     pytest.param(
@@ -265,6 +279,124 @@ def test_hostile_body(
     if field is not None:
         assert loc[:1] == [field], problem
         assert field in problem["detail"] or field in problem["errors"][0]["message"] or loc
+
+
+# Invalid UTF-8 on every route, in both encodings: in an option's value, a nested key, a
+# nested value, a top-level key. Each body is valid for its route but for those bytes.
+_PLACEHOLDER = "@@BAD@@"
+_V1_ROUTES = {
+    "/v1/cross-entropy": GOOD,
+    "/v1/binary-cross-entropy": {"logits": [0.5, -1.0], "labels": [1.0, 0.0]},
+    "/v1/softmax": {"logits": [[1.0, 2.0, 3.0]]},
+    "/v1/aggregates/merge": {"aggregates": []},
+    "/v1/report": GOOD,
+}
+_PLACES = {
+    "value": ({"reduction": _PLACEHOLDER}, "reduction"),
+    "nested-key": ({"metrics": {_PLACEHOLDER: True}}, "metrics"),
+    "nested-value": ({"outputs": [[_PLACEHOLDER]]}, "outputs"),
+    "top-level-key": ({_PLACEHOLDER: 1}, None),
+}
+
+
+def _with_bad_bytes(body: dict[str, Any], media: str) -> bytes:
+    if media == J:
+        return json.dumps(body).encode().replace(_PLACEHOLDER.encode(), b"\xff\xfe")
+    # Same length, so that the msgpack string's header still fits.
+    return msgspec.msgpack.encode(body).replace(_PLACEHOLDER.encode(), b"\xff\xfe\xc3(\xa0\xff!")
+
+
+@pytest.mark.parametrize("media", [J, M])
+@pytest.mark.parametrize("place", list(_PLACES))
+@pytest.mark.parametrize("route", list(_V1_ROUTES))
+def test_invalid_utf8_on_every_route(http: httpx.Client, route: str, place: str, media: str):
+    extra, field = _PLACES[place]
+    content = _with_bad_bytes({**_V1_ROUTES[route], **extra}, media)
+    response = http.post(route, content=content, headers={"content-type": media})
+    assert response.status_code == 400, response.text
+    problem = response.json() if media == J else msgspec.msgpack.decode(response.content)
+    error = problem["errors"][0]
+    assert "UTF-8" in error["message"], problem
+    if field is not None:
+        assert error["loc"][:1] == [field], problem
+    if media == J:
+        at = content.index(b"\xff")
+        assert f"at byte {at}" in error["message"], problem
+
+
+def _v2_body(**changes: Any) -> dict[str, Any]:
+    logits = {"name": "logits", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}
+    labels = {"name": "labels", "shape": [1], "datatype": "INT64", "data": [2]}
+    logits = {key: value for key, value in (logits | changes).items() if value is not None}
+    return {"inputs": [logits, labels]}
+
+
+V2_CASES = [
+    pytest.param(
+        _with_bad_bytes(_v2_body() | {"parameters": {"reduction": _PLACEHOLDER}}, J),
+        {},
+        400,
+        "UTF-8 at byte",
+        id="utf8-parameter",
+    ),
+    pytest.param(
+        _with_bad_bytes(_v2_body() | {"parameters": {_PLACEHOLDER: 1}}, J),
+        {},
+        400,
+        "UTF-8 at byte",
+        id="utf8-key",
+    ),
+    pytest.param(
+        _with_bad_bytes(_v2_body(data=[1, 2, _PLACEHOLDER]), J),
+        {},
+        400,
+        "logits: invalid UTF-8 in data at byte 8",
+        id="utf8-data",
+    ),
+    pytest.param(
+        json.dumps(_v2_body(shape=[0, 2**63], data=[])).encode(),
+        {},
+        422,
+        "logits: shape [0, 9223372036854775808]",
+        id="zero-times-past-int64",
+    ),
+    pytest.param(
+        json.dumps(
+            _v2_body(shape=[0, 2**62, 4], data=None, parameters={"binary_data_size": 0})
+        ).encode(),
+        {},
+        422,
+        "logits: shape [0, 4611686018427387904, 4]",
+        id="binary-zero-times-past-intp",
+    ),
+    pytest.param(
+        json.dumps(_v2_body()).encode(),
+        {"inference-header-content-length": "²".encode("latin-1")},
+        400,
+        "Inference-Header-Content-Length must be an integer",
+        id="header-length-superscript-two",
+    ),
+    pytest.param(
+        json.dumps(_v2_body()).encode(),
+        {"inference-header-content-length": "9" * 5000},
+        400,
+        "Inference-Header-Content-Length must be an integer",
+        id="header-length-5000-digits",
+    ),
+]
+
+
+@pytest.mark.parametrize(("content", "headers", "status", "fragment"), V2_CASES)
+def test_hostile_v2_body(
+    http: httpx.Client, content: bytes, headers: dict[str, str], status: int, fragment: str
+) -> None:
+    response = http.post(
+        "/v2/models/cross-entropy/infer",
+        content=content,
+        headers={"content-type": "application/json", **headers},
+    )
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["error"], response.text
 
 
 def test_the_worker_survived(server: LiveServer, http: httpx.Client) -> None:

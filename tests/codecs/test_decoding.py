@@ -90,7 +90,7 @@ def test_msgpack_keys_must_be_strings():
 
 
 def test_msgpack_invalid_utf8():
-    with pytest.raises(MalformedBody, match="invalid UTF-8 in a msgpack string"):
+    with pytest.raises(MalformedBody, match="UTF-8"):
         MSGPACK.decode(b"\x81\xa1a\xa1\xff", ARRAY_FIELDS)
 
 

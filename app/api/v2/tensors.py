@@ -8,13 +8,14 @@ A request is a JSON header, optionally followed by the raw bytes of the inputs w
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
 import numpy as np
 
-from app.codecs import JSON, InvalidArray, MalformedBody
+from app.codecs import JSON, InvalidArray, MalformedBody, invalid_utf8
 
 __all__ = [
     "DATATYPES",
@@ -68,6 +69,7 @@ class InferRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _decode_header = msgspec.json.Decoder(InferRequest).decode
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,8 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[InferRequest,
     """Split the body into the header and the binary blob of each input (b"" for JSON data)."""
     size = len(body)
     if header_length is not None:
-        if not header_length.isdigit() or int(header_length) > size:
+        # ASCII digits only: str.isdigit() and int() also take '²' and other scripts' digits.
+        if _DIGITS.fullmatch(header_length) is None or int(header_length) > size:
             raise MalformedBody(
                 f"Inference-Header-Content-Length must be an integer in [0, {size}]; "
                 f"got {header_length!r}"
@@ -94,7 +97,10 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[InferRequest,
     except msgspec.ValidationError as exc:
         raise MalformedBody(f"invalid inference request: {exc}") from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise MalformedBody(f"the inference request header is not JSON: {exc}") from exc
+        # msgspec says "invalid UTF-8" without where; the header is JSON, so UTF-8 throughout.
+        where = invalid_utf8(body[:size])
+        why = f"invalid UTF-8 {where}" if where is not None else str(exc)
+        raise MalformedBody(f"the inference request header is not JSON: {why}") from exc
     blobs: list[bytes] = []
     offset = size
     for tensor in request.inputs:
@@ -135,13 +141,21 @@ def decode_input(tensor: InferInput, blob: bytes) -> np.ndarray[Any, np.dtype[An
                 f"{tensor.datatype} needs {count * dtype.itemsize}",
                 (tensor.name, "binary_data_size"),
             )
-        return np.frombuffer(blob, dtype=dtype).reshape(tensor.shape)
+        return _shaped(np.frombuffer(blob, dtype=dtype), tensor)
     if not tensor.data:
         raise InvalidArray(f"{tensor.name}: no data and no binary_data_size", (tensor.name,))
     # The v1 JSON codec decodes nested or flat lists with exact error locations and
     # the "inf"/"-inf"/"nan" strings; the name is a known input name, so safe to splice.
     wrapped = b'{"' + tensor.name.encode() + b'":' + bytes(tensor.data) + b"}"
-    decoded = JSON.decode(wrapped, frozenset({tensor.name})).arrays.get(tensor.name)
+    try:
+        decoded = JSON.decode(wrapped, frozenset({tensor.name})).arrays.get(tensor.name)
+    except MalformedBody as exc:
+        # The codec's byte offset would count from the wrapper; count from data instead.
+        where = invalid_utf8(bytes(tensor.data))
+        if where is None:
+            raise
+        message = f"{tensor.name}: invalid UTF-8 in data {where}"
+        raise MalformedBody(message, (tensor.name, "data")) from exc
     if decoded is None:
         raise InvalidArray(f"{tensor.name}: data is null", (tensor.name, "data"))
     values = decoded.array.reshape(-1)
@@ -150,7 +164,21 @@ def decode_input(tensor: InferInput, blob: bytes) -> np.ndarray[Any, np.dtype[An
             f"{tensor.name}: shape {tensor.shape} needs {count} values; got {values.size}",
             (tensor.name, "data"),
         )
-    return _cast(values, dtype, tensor).reshape(tensor.shape)
+    return _shaped(_cast(values, dtype, tensor), tensor)
+
+
+def _shaped(
+    values: np.ndarray[Any, np.dtype[Any]], tensor: InferInput
+) -> np.ndarray[Any, np.dtype[Any]]:
+    # The element count already matches, but an empty array can still claim a shape NumPy
+    # cannot make ([0, 2**63]: a dimension past intp, or nonzero ones whose product is).
+    try:
+        return values.reshape(tensor.shape)
+    except ValueError as exc:
+        raise InvalidArray(
+            f"{tensor.name}: shape {tensor.shape} is not a possible array: {exc}",
+            (tensor.name, "shape"),
+        ) from exc
 
 
 def _cast(
