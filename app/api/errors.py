@@ -155,7 +155,11 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     # Never a stack trace or an internal path in the body: the log has them.
     log.exception("unhandled error on %s", request.url.path)
     item = {"loc": [], "message": "internal error", "type": "internal_error"}
-    return problem_response(request, HTTPStatus.INTERNAL_SERVER_ERROR, [item])
+    response = problem_response(request, HTTPStatus.INTERNAL_SERVER_ERROR, [item])
+    # Starlette raises the error again after this response, and uvicorn then closes the
+    # connection: say so, or a keep-alive client sends its next request into a closed socket.
+    response.headers["connection"] = "close"
+    return response
 
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]

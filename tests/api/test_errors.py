@@ -125,3 +125,4 @@ def test_no_internal_detail_on_server_error(client: Any, monkeypatch: pytest.Mon
     problem = _problem(response, 500, "json")
     assert "secret" not in response.text
     assert problem["errors"][0]["message"] == "internal error"
+    assert response.headers["connection"] == "close"
