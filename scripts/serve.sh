@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
 # Run the service on 127.0.0.1:8000 (override with HOST / PORT; WEB_CONCURRENCY workers).
-# Creates ./.venv on first use and installs the project.
+# Installs the project into ./.venv from uv.lock (scripts/uv.sh); --inexact leaves the
+# dev extra there when scripts/test.sh put it in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
-fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e .
+bash scripts/uv.sh sync --quiet --locked --inexact
 # Large arrays from the heap, kept between requests (see the Dockerfile).
 export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.mmap_threshold=134217728:glibc.malloc.trim_threshold=134217728}"
 # uvicorn with a listening socket per worker (app/serve.py).

@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, types, unit, API, client and container tests.
-# Creates ./.venv on first use and installs the project with its dev extras.
+# The whole test suite: the lock, lint, types, unit, API, client and container tests.
+# Installs the project with its dev extra into ./.venv from uv.lock (scripts/uv.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
-fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+bash scripts/lock.sh --check
+bash scripts/uv.sh sync --quiet --locked --extra dev
 .venv/bin/ruff check app tests load bench
 .venv/bin/ruff format --check app tests load bench
 .venv/bin/mypy

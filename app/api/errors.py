@@ -28,7 +28,6 @@ from app.codecs import (
 )
 from app.core import ScoringError
 from app.observability.stats import STATS_KEY
-from app.report import ReportUnavailable
 
 __all__ = [
     "ERROR_CODEC",
@@ -72,7 +71,6 @@ STATUS_TABLE: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (ScoringError, HTTPStatus.UNPROCESSABLE_ENTITY),
     (OptionsInvalid, HTTPStatus.UNPROCESSABLE_ENTITY),
     (RequestValidationError, HTTPStatus.UNPROCESSABLE_ENTITY),
-    (ReportUnavailable, HTTPStatus.NOT_IMPLEMENTED),
     (DeadlineExceeded, HTTPStatus.GATEWAY_TIMEOUT),
 )
 

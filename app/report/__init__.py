@@ -1,44 +1,24 @@
 """The visual report: metrics to a self-contained HTML page or an SVG reliability diagram.
 
-matplotlib (the optional ``report`` extra) is imported only when a report is drawn, so
-the service runs without it; :func:`require_renderer` raises :class:`ReportUnavailable`
-(answered 501) when it is missing.
+matplotlib is imported only when a report is drawn, so that a worker that never draws
+one does not pay for importing it.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 from app.codecs import NotAcceptable
 
 __all__ = [
     "REPORT_MEDIA_TYPES",
-    "ReportUnavailable",
     "media_type_for_accept",
     "render",
-    "require_renderer",
 ]
 
 HTML = "text/html"
 SVG = "image/svg+xml"
 REPORT_MEDIA_TYPES = (HTML, SVG)
-
-
-class ReportUnavailable(Exception):
-    """The plotting library of the ``report`` extra is not installed."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "the report needs matplotlib, which is not installed: install the 'report'"
-            " extra (pip install 'scorer[report]')"
-        )
-
-
-def require_renderer() -> None:
-    """Raise :class:`ReportUnavailable` unless matplotlib can be imported."""
-    if importlib.util.find_spec("matplotlib") is None:
-        raise ReportUnavailable
 
 
 def media_type_for_accept(value: str | None) -> str:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-import sys
 from typing import Any
 
 import numpy as np
 import pytest
 
 from tests.api.wire import decode, encode
-
-pytest.importorskip("matplotlib", reason="the report extra (matplotlib) is not installed")
 
 FIGURES = ("reliability", "confidence", "loss", "per-class")
 
@@ -135,14 +132,3 @@ def test_errors_are_problems_in_the_request_codec(
     assert problem["errors"][0]["loc"] == loc
     expected = "application/problem+json" if encoding == "json" else "application/msgpack"
     assert response.headers["content-type"] == expected
-
-
-def test_without_the_report_extra_501(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # find_spec answers None for a module set to None in sys.modules: "not installed".
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    response = _post(client, _body())
-    assert response.status_code == 501
-    problem = response.json()
-    assert problem["title"] == "Not Implemented"
-    assert "pip install 'scorer[report]'" in problem["detail"]
-    assert problem["errors"][0]["type"] == "report_unavailable"

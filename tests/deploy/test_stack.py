@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.deploy.conftest import ROOT, Stack
@@ -88,6 +90,31 @@ def test_health_readiness_and_metrics_through_the_load_balancer(stack: Stack) ->
         metrics = client.get("/metrics")
         assert metrics.status_code == 200
         assert "# HELP" in metrics.text
+
+
+def test_the_report_is_drawn_on_the_read_only_image(stack: Stack) -> None:
+    # matplotlib ships in the image; with no home and a read-only root it caches its fonts
+    # in MPLCONFIGDIR on the /tmp tmpfs. Every replica draws one (the balancer alternates).
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 4, size=200)
+    logits = 2.0 * rng.normal(size=(200, 4)) + 2.0 * np.eye(4)[labels]
+    body = {"logits": logits.tolist(), "labels": labels.tolist()}
+    with httpx.Client(base_url=stack.base_url, timeout=60, trust_env=False) as client:
+        for _ in range(4):
+            response = client.post("/v1/report", json=body)
+            assert response.status_code == 200, response.text
+            assert response.headers["content-type"] == "text/html; charset=utf-8"
+            page = response.text
+            for figure in ("reliability", "confidence", "loss", "per-class"):
+                drawn = re.search(rf'<figure id="{figure}">(.*?)</figure>', page, re.S)
+                assert drawn is not None, figure
+                assert "<svg" in drawn.group(1), figure
+                assert "<path" in drawn.group(1), figure
+    for container in _inspect(stack, "api"):
+        logs = subprocess.run(
+            ["docker", "logs", container["Id"]], capture_output=True, text=True, timeout=60
+        )
+        assert "Matplotlib" not in logs.stderr, logs.stderr[-2000:]
 
 
 def test_body_over_64_mib_is_refused_before_it_is_sent(stack: Stack) -> None:

@@ -16,9 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-pytest.importorskip("matplotlib", reason="the report extra (matplotlib) is not installed")
-Image = pytest.importorskip("PIL.Image", reason="Pillow (a matplotlib dependency) is missing")
+from PIL import Image
 
 FIGURES = ("reliability", "confidence", "loss", "per-class")
 WIDTH, HEIGHT = 1280, 1400

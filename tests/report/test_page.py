@@ -9,9 +9,6 @@ import pytest
 
 from app.core import InvalidValue, LossOptions
 from app.core.metrics import MetricOptions, aggregate_metrics, evaluate_cross_entropy
-
-pytest.importorskip("matplotlib", reason="the report extra (matplotlib) is not installed")
-
 from app.report import render
 from app.report.page import headline, html_page, reliability_svg
 

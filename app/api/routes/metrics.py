@@ -16,7 +16,7 @@ from app.api.openapi import error_responses, request_body, response_body
 from app.api.schemas import CrossEntropyOptions
 from app.api.serving import serve
 from app.codecs import Codec, DecodedBody
-from app.report import REPORT_MEDIA_TYPES, media_type_for_accept, render, require_renderer
+from app.report import REPORT_MEDIA_TYPES, media_type_for_accept, render
 
 __all__ = ["router"]
 
@@ -90,14 +90,12 @@ REPORT = _ReportEndpoint(CrossEntropyOptions, CROSS_ENTROPY.array_fields, merge_
             " (Accept: image/svg+xml)",
             "content": {media: {"schema": {"type": "string"}} for media in REPORT_MEDIA_TYPES},
         },
-        501: error_responses()[422] | {"description": "The report extra is not installed"},
         **error_responses(),
     },
 )
 async def report(request: Request) -> Response:
     """A report of a cross-entropy request's metrics, or of merged aggregates."""
     media_type = media_type_for_accept(request.headers.get("accept"))
-    require_renderer()
     return await _respond(request, REPORT, _Renderer(media_type))
 
 
