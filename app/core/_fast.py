@@ -66,10 +66,12 @@ def index_rows(
     """Score ``[rows, classes]`` logits ``x`` against class indices ``idx`` where it is safe.
 
     Per row, with ``e_k = exp(x_k)``, ``R = sum_{k != y} e_k`` and ``T = R + e_y``:
-    ``loss = log1p(R * exp(-x_y))`` (``log R - x_y`` when that product overflows),
-    ``p_k = e_k / T``. Shapes: ``[rows, classes]`` -> ``[rows]``. A row is left to the
-    stable path unless ``T`` is finite and ``R >= classes * tiny``: no NaN or +inf, no
-    overflow, no term that matters in the subnormal range.
+    ``loss = log1p(R * exp(-x_y))``, ``p_k = e_k / T``. Shapes: ``[rows, classes]`` ->
+    ``[rows]``. A row is left to the stable path unless ``T`` is finite,
+    ``R >= classes * tiny`` and ``R * exp(-x_y)`` is finite: no NaN or +inf, no overflow,
+    no term that matters to the loss in the subnormal range. With probabilities or
+    diagnostics asked for, a row with ``T < 1/2`` is also left there when a logit is at
+    or below ``log(tiny)``: its probability would come from a subnormal ``e_k``.
 
     Args:
         x: Logits, rows contiguous, any real dtype (converted block by block to ``dt``).
@@ -95,6 +97,7 @@ def index_rows(
     n, c = x.shape
     _, under = exp_limits(dt)
     tiny = float(np.finfo(dt).tiny)
+    log_tiny = float(np.log(tiny))
     step = max(1, min(n, FAST_BLOCK_BYTES // max(1, c * dt.itemsize)))
     convert = x.dtype != dt or temperature != 1.0
     loss = np.empty(n, dt)
@@ -136,13 +139,20 @@ def index_rows(
                 e[rr, yb] = 0
                 rest = _row_sums(e)  # sum_{k != y} exp(x_k)
                 total = rest + ey
-                # Finite total: no NaN, no +inf, no overflow; rest >= c * tiny: no term
-                # that matters is subnormal (and the row has a finite logit besides y).
-                bad = ~(np.isfinite(total) & (rest >= c * tiny))
                 s = rest * np.exp(-xy)
-                loss[r0:r1] = np.where(np.isfinite(s), np.log1p(s), np.log(rest) - xy)
+                np.log1p(s, out=loss[r0:r1])
+                # Finite total: no NaN, no +inf, no overflow; rest >= c * tiny: no term
+                # that matters to the loss is subnormal (and the row has a finite logit
+                # besides y); finite s: exp(-x_y) did not overflow (x_y below -over).
+                ok = np.isfinite(total) & (rest >= c * tiny) & np.isfinite(s)
+                if probs is not None or diagnostics:
+                    # p_k = e_k / T. A subnormal e_k has lost digits, and a 0 all of them;
+                    # dividing by T < 1/2 would carry the loss into normal probabilities.
+                    low = np.flatnonzero(ok & (total < 0.5))
+                    if low.size:
+                        ok[low] = xl[low].min(axis=1) > log_tiny
                 sb = stable[r0:r1]
-                sb |= bad
+                sb |= ~ok
                 inv = 1 / total
                 if probs is not None:
                     e *= inv[:, None]
