@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UV_VERSION=0.13.9
-if [ "$(.uv/bin/uv --version 2>/dev/null)" != "uv $UV_VERSION" ]; then
+if [ "$(.uv/bin/uv --version 2>/dev/null | cut -d' ' -f2)" != "$UV_VERSION" ]; then
     python3 -m venv .uv
     .uv/bin/python -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
 fi

@@ -33,7 +33,7 @@ async def read_body(
     ``declared`` is the Content-Length header as sent (None for a chunked body).
     ``on_data`` sees a body of declared length that comes in several chunks as it fills.
     """
-    if declared is not None and declared.isdigit():
+    if declared is not None and declared.isascii() and declared.isdigit():
         size = int(declared)
         if size > limit:
             raise BodyTooLarge(limit, size)

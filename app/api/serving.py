@@ -65,7 +65,7 @@ async def serve(
     encoding = headers.get(b"content-encoding")
     declared = headers.get(b"content-length")
     reader = None
-    if declared is not None and declared.isdigit() and is_identity(encoding):
+    if declared is not None and declared.isascii() and declared.isdigit() and is_identity(encoding):
         # A large JSON body is parsed a block of rows at a time while it arrives.
         reader = reader_for(request_codec, endpoint.array_fields, int(declared))
     codecs: tuple[Decoder, Codec] = (reader or request_codec, response_codec)

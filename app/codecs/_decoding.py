@@ -103,8 +103,8 @@ def _undecodable(
 ) -> MalformedBody:
     """The error for a body (or its field ``loc``) that msgspec could not decode.
 
-    msgspec raises UnicodeDecodeError for invalid UTF-8 in a string up to 0.18 and
-    DecodeError from 0.19 on, without saying where. A JSON text is UTF-8 throughout
+    msgspec raises UnicodeDecodeError for invalid UTF-8 in a string up to 0.22 and
+    DecodeError from 0.23 on, without saying where. A JSON text is UTF-8 throughout
     (RFC 8259), so for JSON the first bad byte of the body is found and its offset given;
     msgpack carries binary data too, so there only the field is named.
     """

@@ -53,7 +53,7 @@ def invalid_utf8(text: bytes) -> str | None:
     try:
         text.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return f"at byte {exc.start}: {exc.reason} ({text[exc.start : exc.end]!r})"
+        return f"at byte {exc.start}: {exc.reason} ({bytes(text[exc.start : exc.end])!r})"
     return None
 
 

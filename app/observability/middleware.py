@@ -110,7 +110,7 @@ class ObservabilityMiddleware:
         # A declared size is the size, read or not (the HTTP parser frames by it); only a
         # chunked body is counted as it arrives.
         inner_receive = receive
-        if declared.isdigit():
+        if declared.isascii() and declared.isdigit():
             received = int(declared)
         else:
 

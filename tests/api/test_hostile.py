@@ -250,6 +250,15 @@ CORPUS = [
     # Not JSON at all (an object key must be a string): malformed, whatever its depth.
     pytest.param(b"{" * 10000, J, 400, None, id="ten-thousand-braces"),
     pytest.param(b"\xc1", M, 400, None, id="msgpack-reserved-byte"),
+    pytest.param(
+        PACKED_GOOD[:1].replace(b"\x82", b"\x83")
+        + PACKED_GOOD[1:]
+        + b"\xa7metrics\x81\x81\x01\x01\x02",
+        M,
+        400,
+        "metrics",
+        id="msgpack-map-key-is-a-map",
+    ),
 ]
 
 
@@ -368,6 +377,20 @@ V2_CASES = [
         422,
         "logits: shape [0, 4611686018427387904, 4]",
         id="binary-zero-times-past-intp",
+    ),
+    pytest.param(
+        json.dumps(_v2_body(shape=[10**200, 10**200], data=[])).encode(),
+        {},
+        413,
+        "logits: over 2**1328 elements",
+        id="shape-product-past-float64",
+    ),
+    pytest.param(
+        json.dumps(_v2_body(shape=[10**200, 10**200, 0], data=[])).encode(),
+        {},
+        422,
+        "logits: shape",
+        id="zero-times-past-float64",
     ),
     pytest.param(
         json.dumps(_v2_body()).encode(),

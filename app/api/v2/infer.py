@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from functools import partial
 from http import HTTPStatus
 from typing import Any
@@ -137,7 +138,9 @@ def _check_size(name: str, shape: list[int], limits: Limits) -> None:
     if len(shape) > limits.max_rank:
         message = f"{name}: {len(shape)} dimensions; at most {limits.max_rank} are allowed"
         raise RankTooHigh(message, (name,))
-    size = int(np.prod(shape, dtype=np.float64))
+    size = math.prod(shape)  # exact: the dimensions are any JSON integers (10**400 too)
     if size > limits.max_elements:
-        message = f"{name}: {size} elements; at most {limits.max_elements} are allowed"
+        # A 4300-digit count is more than str() will write: give its power of two.
+        count = str(size) if size < 10**18 else f"over 2**{size.bit_length() - 1}"
+        message = f"{name}: {count} elements; at most {limits.max_elements} are allowed"
         raise TooManyElements(message, (name,))
