@@ -15,6 +15,7 @@ __all__ = [
     "at",
     "check_axis",
     "check_class_weights",
+    "check_fits",
     "check_index_labels",
     "check_loss_options",
     "check_numeric",
@@ -45,6 +46,30 @@ def check_numeric(a: Any, name: str) -> NDArray[Any]:
     if arr.size == 0:
         raise InvalidShape(f"{name} must not be empty; got shape {arr.shape}", (name,))
     return arr
+
+
+def check_fits(values: Any, dtype: np.dtype[np.floating], name: str) -> None:
+    """Refuse finite ``values`` that the compute ``dtype`` cannot hold (cast, they become inf).
+
+    Only float64 values meeting a float32 computation can be out of range; infinities stay
+    infinities and NaN stays NaN, so neither counts. Two reductions in the common case.
+    """
+    arr = np.asarray(values)
+    if arr.dtype.kind != "f" or np.finfo(arr.dtype).max <= np.finfo(dtype).max or not arr.size:
+        return
+    big = float(np.finfo(dtype).max)
+    if np.fmax.reduce(arr, axis=None) <= big and np.fmin.reduce(arr, axis=None) >= -big:
+        return
+    over = np.isfinite(arr) & (np.abs(arr) > big)
+    if not over.any():
+        return
+    index, count = _first(over)
+    where = f" at {at(index)} ({count} values out of range)" if arr.ndim else ""
+    raise InvalidValue(
+        f"{name} must be at most {big:.7g} in magnitude to compute in {dtype.name}; got"
+        f" {float(arr[index]):g}{where}",
+        (name, *index),
+    )
 
 
 def check_axis(axis: int, ndim: int) -> int:

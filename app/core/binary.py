@@ -14,6 +14,7 @@ from app.core._sigmoid import bad_predictions, neg_log_sigmoids, raise_first, ti
 from app.core._validate import (
     check_axis,
     check_class_weights,
+    check_fits,
     check_loss_options,
     check_numeric,
     check_pos_weight,
@@ -82,6 +83,14 @@ def score_binary_cross_entropy(predictions: Any, labels: Any, opts: LossOptions)
     pw = check_pos_weight(opts.pos_weight, c)
     sw = check_sample_weights(opts.sample_weights, shape)
     dt = compute_dtype(x.dtype, opts.precision)
+    for values, field in (
+        (x, name),
+        (cw, "class_weights"),
+        (pw, "pos_weight"),
+        (sw, "sample_weights"),
+    ):
+        check_fits(values, dt, field)
+    check_fits(opts.temperature, dt, "temperature")
     e, ii, tol = float(opts.label_smoothing), opts.ignore_index, sum_tolerance(x.dtype)
     bad_x = bad_predictions(kind, tol)
 

@@ -16,6 +16,7 @@ from app.core._small import small_batch
 from app.core._validate import (
     check_axis,
     check_class_weights,
+    check_fits,
     check_index_labels,
     check_loss_options,
     check_numeric,
@@ -105,6 +106,9 @@ def _score_general(predictions: Any, labels: Any, opts: LossOptions) -> LossResu
     cw = check_class_weights(opts.class_weights, c)
     sw = check_sample_weights(opts.sample_weights, layout.lead_shape)
     dt = compute_dtype(x.dtype, opts.precision)
+    for values, field in ((x, name), (cw, "class_weights"), (sw, "sample_weights")):
+        check_fits(values, dt, field)
+    check_fits(opts.temperature, dt, "temperature")
     e = float(opts.label_smoothing)
     w = None if cw is None else cw.astype(dt)
     sw_flat = None if sw is None else sw.reshape(-1)

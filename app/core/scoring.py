@@ -9,7 +9,7 @@ import numpy as np
 from app.core._dtypes import compute_dtype, precision_name
 from app.core._inputs import check_block, log_domain
 from app.core._layout import Layout
-from app.core._validate import check_axis, check_numeric, check_temperature
+from app.core._validate import check_axis, check_fits, check_numeric, check_temperature
 from app.core.diagnostics import DiagnosticsAccumulator
 from app.core.errors import InvalidOption, InvalidShape
 from app.core.options import SoftmaxOptions
@@ -58,6 +58,8 @@ def score_softmax(logits: Any, opts: SoftmaxOptions) -> SoftmaxResult:
         raise InvalidShape("logits must have a class axis; got a scalar", ("logits",))
     layout = Layout(x.shape, check_axis(opts.axis, x.ndim))
     dt = compute_dtype(x.dtype, opts.precision)
+    check_fits(x, dt, "logits")
+    check_fits(temperature, dt, "temperature")
     n, c = layout.rows, layout.classes
     outs = {k: np.empty((n, c), dt) for k in ("probs", "log_probs") if k in opts.outputs}
     lse = np.empty(n, dt) if "logsumexp" in opts.outputs else None

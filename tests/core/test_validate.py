@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -12,8 +15,11 @@ from app.core import (
     InvalidValue,
     LossOptions,
     NonFiniteInput,
+    SoftmaxOptions,
     ZeroTotalWeight,
+    score_binary_cross_entropy,
     score_cross_entropy,
+    score_softmax,
 )
 
 
@@ -265,3 +271,67 @@ def test_bool_options_rejected(field):
     with pytest.raises(InvalidOption) as info:
         ce([[0.0, 1.0]], [0], **{field: True})
     assert info.value.loc == (field,)
+
+
+# precision float32 on float64 values past float32's range: the cast made them inf, and
+# the answers -inf, NaN or inf. Each is refused, naming the field and the first index.
+_HUGE = 1e39
+_FITS = [
+    pytest.param(
+        lambda p: score_cross_entropy(np.array([[1.0, _HUGE, 3.0]]), np.array([2]), p),
+        ("logits", 0, 1),
+        id="logits",
+    ),
+    pytest.param(
+        lambda p: score_cross_entropy(
+            np.array([[1.0, 2.0, 3.0]]),
+            np.array([2]),
+            replace(p, class_weights=np.array([1, _HUGE, 1])),
+        ),
+        ("class_weights", 1),
+        id="class-weights",
+    ),
+    pytest.param(
+        lambda p: score_cross_entropy(
+            np.array([[1.0, 2.0], [3.0, 4.0]]),
+            np.array([0, 1]),
+            replace(p, sample_weights=np.array([1.0, _HUGE])),
+        ),
+        ("sample_weights", 1),
+        id="sample-weights",
+    ),
+    pytest.param(
+        lambda p: score_cross_entropy(
+            np.array([[1.0, 2.0]]), np.array([0]), replace(p, temperature=_HUGE)
+        ),
+        ("temperature",),
+        id="temperature",
+    ),
+    pytest.param(
+        lambda p: score_binary_cross_entropy(
+            np.array([0.5, -1.0]), np.array([1.0, 0.0]), replace(p, pos_weight=_HUGE)
+        ),
+        ("pos_weight",),
+        id="pos-weight",
+    ),
+    pytest.param(
+        lambda p: score_softmax(np.array([[_HUGE, 1.0]]), SoftmaxOptions(precision="float32")),
+        ("logits", 0, 0),
+        id="softmax-logits",
+    ),
+]
+
+
+@pytest.mark.parametrize(("call", "loc"), _FITS)
+def test_values_past_the_compute_precision_are_refused(call: Any, loc: tuple[Any, ...]) -> None:
+    with pytest.raises(InvalidValue, match="in magnitude to compute in float32") as info:
+        call(LossOptions(precision="float32"))
+    assert info.value.loc == loc
+
+
+def test_infinities_are_not_out_of_range() -> None:
+    # inf stays inf in any precision: the loss path's own rules apply, not this check.
+    x = np.array([[1.0, 2.0, -np.inf]])
+    result = score_cross_entropy(x, np.array([0]), LossOptions(precision="float32"))
+    assert result.loss is not None
+    assert np.isfinite(result.loss)
