@@ -48,6 +48,24 @@ class Layout:
         """Rows per block."""
         return max(1, BLOCK_ELEMENTS // max(1, self.classes))
 
+    def view(self, a: NDArray[Any]) -> NDArray[Any] | None:
+        """``a`` as ``[rows, classes]`` (rows in per-sample C order) without a copy; else None."""
+        moved = a if self.axis == a.ndim - 1 else np.moveaxis(a, self.axis, -1)
+        try:
+            return moved.reshape(self.rows, self.classes, copy=False)
+        except (ValueError, TypeError):  # needs a copy; or NumPy < 2.1 (no copy=)
+            return None
+
+    def take(self, a: NDArray[Any], rows: slice | NDArray[np.intp]) -> NDArray[Any]:
+        """The ``[rows, classes]`` part of ``a``: a view where one exists, else a gather."""
+        flat = self.view(a)
+        if flat is not None:
+            return flat[rows]
+        moved = np.moveaxis(a, self.axis, -1)
+        r = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
+        out: NDArray[Any] = moved[np.unravel_index(r, self.lead_shape)]
+        return out
+
     def blocks(self, a: NDArray[Any]) -> Iterator[tuple[slice, NDArray[Any]]]:
         """Yield ``(rows, block)`` with ``block`` the ``[rows, classes]`` part of ``a``.
 
@@ -55,30 +73,10 @@ class Layout:
         block-sized gathers otherwise, so no full-size copy of ``a`` is ever made.
         Callers must treat blocks as read-only.
         """
-        moved = np.moveaxis(a, self.axis, -1)
-        flat: NDArray[Any] | None
-        try:
-            flat = moved.reshape(self.rows, self.classes, copy=False)
-        except (ValueError, TypeError):  # needs a copy; or NumPy < 2.1 (no copy=)
-            flat = None
         step = self.block_rows()
         for r0 in range(0, self.rows, step):
-            r1 = min(self.rows, r0 + step)
-            if flat is not None:
-                yield slice(r0, r1), flat[r0:r1]
-            else:
-                idx = np.unravel_index(np.arange(r0, r1), self.lead_shape)
-                yield slice(r0, r1), moved[idx]
-
-    def flat(self, a: NDArray[Any]) -> NDArray[Any] | None:
-        """``a`` as ``[rows, classes]`` with contiguous rows, without a copy; else None."""
-        moved = a if self.axis == a.ndim - 1 else np.moveaxis(a, self.axis, -1)
-        if moved.strides[-1] != a.itemsize and self.classes > 1:
-            return None
-        try:
-            return moved.reshape(self.rows, self.classes, copy=False)
-        except (ValueError, TypeError):
-            return None
+            rows = slice(r0, min(self.rows, r0 + step))
+            yield rows, self.take(a, rows)
 
     def row_index(self, r: int) -> Index:
         """The caller's index of row ``r`` in the per-sample shape."""

@@ -22,6 +22,7 @@ __all__ = [
     "check_pos_weight",
     "check_sample_weights",
     "check_temperature",
+    "check_temperature_fits",
 ]
 
 _KINDS = ("logits", "log_probs", "probs")
@@ -70,6 +71,22 @@ def check_fits(values: Any, dtype: np.dtype[np.floating], name: str) -> None:
         f" {float(arr[index]):g}{where}",
         (name, *index),
     )
+
+
+def check_temperature_fits(temperature: float, dtype: np.dtype[np.floating]) -> None:
+    """Refuse a temperature that ``dtype`` cannot hold as a normal number.
+
+    Cast, a huge one becomes inf (every logit 0) and a tiny one 0 or subnormal (logits
+    inf or NaN, digits lost): neither is the temperature asked for.
+    """
+    info = np.finfo(dtype)
+    t = float(temperature)
+    if not float(info.tiny) <= t <= float(info.max):
+        raise InvalidValue(
+            f"temperature must be in [{float(info.tiny):.7g}, {float(info.max):.7g}] to compute"
+            f" in {dtype.name}; got {t:g}",
+            ("temperature",),
+        )
 
 
 def check_axis(axis: int, ndim: int) -> int:

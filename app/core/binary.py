@@ -19,6 +19,7 @@ from app.core._validate import (
     check_numeric,
     check_pos_weight,
     check_sample_weights,
+    check_temperature_fits,
 )
 from app.core.diagnostics import DiagnosticsAccumulator
 from app.core.errors import InvalidShape, InvalidValue, NonFiniteInput
@@ -90,7 +91,7 @@ def score_binary_cross_entropy(predictions: Any, labels: Any, opts: LossOptions)
         (sw, "sample_weights"),
     ):
         check_fits(values, dt, field)
-    check_fits(opts.temperature, dt, "temperature")
+    check_temperature_fits(opts.temperature, dt)
     e, ii, tol = float(opts.label_smoothing), opts.ignore_index, sum_tolerance(x.dtype)
     bad_x = bad_predictions(kind, tol)
 

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from app.core._block_diagnostics import BlockDiagnostics
 from app.core._dtypes import exp_limits
+from app.core._rows import Partial
 from app.core.results import (
     PER_SAMPLE_FIELDS,
     Diagnostics,
@@ -48,61 +48,6 @@ class DiagnosticsAccumulator:
                 for k in ("confidence", "true_class_prob", "margin", "entropy")
             }
             self.arrays = {**ints, **floats}
-
-    def numerical(self, x: Floats, scored: Mask) -> None:
-        """Softmax family: ``x`` the log-domain input ``[rows, classes]``.
-
-        ``x`` is what enters the exponentials: logits / T, log_probs as given, or the
-        log of the clipped probs; ``max_abs_logit`` is its largest finite magnitude.
-        overflow rows: some ``x > log(finfo.max)``; underflow rows: some finite
-        ``exp(x)`` is 0, so a textbook ``log(p)`` would be ``-inf``.
-        """
-        xs = x if scored.all() else x[scored]
-        finite = np.isfinite(xs)
-        if finite.any():
-            self.max_abs = max(self.max_abs, float(np.max(np.abs(xs), where=finite, initial=0)))
-        self.overflow += int(np.count_nonzero(np.any(xs > self.over, axis=1)))
-        self.underflow += int(np.count_nonzero(np.any(finite & (xs <= self.under), axis=1)))
-
-    def rows(
-        self,
-        sl: slice | NDArray[np.intp],
-        z: Floats,
-        lp: Floats,
-        p: Floats,
-        scored: Mask,
-        truth: NDArray[Any] | None,
-    ) -> None:
-        """Softmax family: ``z`` shifted logits, ``lp``/``p`` log-probabilities/probabilities.
-
-        ``truth``: class indices ``[rows]``, probability labels ``[rows, classes]``
-        (the truth is ``argmax y``; true-class probability ``sum_c y_c p_c``), or None.
-        """
-        n = z.shape[0]
-        r = np.arange(n)
-        pred = np.argmax(z, axis=1)
-        conf = p[r, pred]
-        with np.errstate(all="ignore"):
-            ent = -np.sum(np.where(p > 0, p * lp, 0), axis=1)
-        self.count += int(np.count_nonzero(scored))
-        self.zero_probs += int(np.count_nonzero((p == 0) & scored[:, None]))
-        self.sums[0] += float(np.sum(conf[scored], dtype=np.float64))
-        self.sums[1] += float(np.sum(ent[scored], dtype=np.float64))
-        tcp = rank = None
-        if truth is not None:
-            if truth.ndim == 1:
-                target, tcp = truth, p[r, truth]
-            else:
-                target = np.argmax(truth, axis=1)
-                tcp = np.sum(truth * p, axis=1)
-            self.correct += int(np.count_nonzero((pred == target) & scored))
-            self.sums[2] += float(np.sum(tcp[scored], dtype=np.float64))
-            rank = 1 + np.count_nonzero(z > z[r, target][:, None], axis=1)
-        if self.arrays is not None:
-            c = p.shape[1]
-            top = np.partition(p, c - 2, axis=1)[:, -2:] if c > 1 else None
-            margin = conf if top is None else top[:, 1] - top[:, 0]
-            self._store(sl, scored, pred, conf, tcp, margin, rank, ent)
 
     def binary(
         self,
@@ -158,14 +103,15 @@ class DiagnosticsAccumulator:
                 out[scored] = v[scored]
                 self.arrays[name][sl] = out  # a no-op for a slice, needed for row indices
 
-    def merge_fast(self, fast: BlockDiagnostics) -> None:
-        """Add the diagnostics of the rows scored by the fast path (no overflow there)."""
-        self.count += fast.count
-        self.correct += fast.correct
-        self.sums += fast.sums
-        self.max_abs = max(self.max_abs, fast.max_abs)
-        self.underflow += fast.underflow
-        self.zero_probs += fast.zero_probs
+    def add(self, part: Partial) -> None:
+        """Add the diagnostics of softmax rows (:func:`app.core._rows.run`)."""
+        self.count += part.count
+        self.correct += part.correct
+        self.sums += part.sums
+        self.max_abs = max(self.max_abs, part.max_abs)
+        self.overflow += part.overflow
+        self.underflow += part.underflow
+        self.zero_probs += part.zero_probs
 
     def result(self, shape: Any, has_truth: bool) -> Diagnostics:
         """Means over the scored samples; ``shape`` reshapes flat per-sample arrays."""

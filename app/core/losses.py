@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from app.core._dtypes import compute_dtype, precision_name
-from app.core._fast import index_rows
-from app.core._inputs import check_block, log_domain, unusable_rows
+from app.core._gate import admit
 from app.core._layout import Layout
 from app.core._reduce import reduce
-from app.core._small import small_batch
+from app.core._rows import Job, run
 from app.core._validate import (
     check_axis,
     check_class_weights,
@@ -21,14 +21,16 @@ from app.core._validate import (
     check_loss_options,
     check_numeric,
     check_sample_weights,
+    check_temperature_fits,
 )
 from app.core.diagnostics import DiagnosticsAccumulator
-from app.core.errors import InvalidOption, InvalidShape, InvalidValue
+from app.core.errors import InvalidOption, InvalidShape
 from app.core.options import LossOptions
 from app.core.results import LossResult
-from app.core.softmax import shifted_rows
 
 __all__ = ["score_cross_entropy"]
+
+Floats = NDArray[np.floating]
 
 
 def score_cross_entropy(predictions: Any, labels: Any, opts: LossOptions) -> LossResult:
@@ -69,18 +71,23 @@ def score_cross_entropy(predictions: Any, labels: Any, opts: LossOptions) -> Los
         >>> print(f"{r.loss:.4f}")
         0.4076
     """
-    # Per-call overhead dominates small batches: the common kind takes one block in
-    # ~20 NumPy calls (app.core._small); anything it declines takes the general path.
-    small = small_batch(predictions, labels, opts)
-    if small is not None:
-        return small
-    return _score_general(predictions, labels, opts)
+    admitted = admit(predictions, labels, opts)
+    if admitted is not None:
+        # The common request, its checks proved by its types and options (app.core._gate):
+        # labels in range and the compute dtype the input's own. Its data are checked by
+        # the kernel's arithmetic, as everyone's.
+        x, dt = predictions, admitted
+        layout = Layout(x.shape, x.ndim - 1)
+        flat_y = labels.reshape(-1)
+        if flat_y.size and int(flat_y.max()) < layout.classes and int(flat_y.min()) >= 0:
+            return _score(x, layout, dt, "index", flat_y, None, None, None, opts)
+    return _score_checked(predictions, labels, opts)
 
 
-def _score_general(predictions: Any, labels: Any, opts: LossOptions) -> LossResult:
-    """:func:`score_cross_entropy` for any input: the blocked fast and stable paths."""
+def _score_checked(predictions: Any, labels: Any, opts: LossOptions) -> LossResult:
+    """:func:`score_cross_entropy` for any input: every option and array checked first."""
     check_loss_options(opts)
-    kind, name = opts.input_kind, opts.input_kind
+    name = opts.input_kind
     if opts.pos_weight is not None:
         raise InvalidOption("pos_weight applies to binary cross-entropy only", ("pos_weight",))
     x = check_numeric(predictions, name)
@@ -90,6 +97,7 @@ def _score_general(predictions: Any, labels: Any, opts: LossOptions) -> LossResu
     y = np.asarray(labels)
     c = layout.classes
     skip: NDArray[np.bool_] | None = None
+    idx = None
     if y.shape == layout.lead_shape:
         label_kind = "index"
         idx, ignored = check_index_labels(y, c, opts.ignore_index)
@@ -108,142 +116,95 @@ def _score_general(predictions: Any, labels: Any, opts: LossOptions) -> LossResu
     dt = compute_dtype(x.dtype, opts.precision)
     for values, field in ((x, name), (cw, "class_weights"), (sw, "sample_weights")):
         check_fits(values, dt, field)
-    check_fits(opts.temperature, dt, "temperature")
-    e = float(opts.label_smoothing)
-    w = None if cw is None else cw.astype(dt)
-    sw_flat = None if sw is None else sw.reshape(-1)
+    check_temperature_fits(opts.temperature, dt)
+    target = y if label_kind == "probability" else None
+    return _score(x, layout, dt, label_kind, idx, target, skip, (cw, sw), opts)
 
-    n = layout.rows
-    per = np.zeros(n, dt)
+
+def _score(
+    x: NDArray[Any],
+    layout: Layout,
+    dt: np.dtype[np.floating],
+    label_kind: str,
+    idx: NDArray[np.intp] | None,
+    target: NDArray[Any] | None,
+    skip: NDArray[np.bool_] | None,
+    weights: tuple[Floats | None, Floats | None] | None,
+    opts: LossOptions,
+) -> LossResult:
+    """Run the kernel over checked inputs (``weights``: class and sample weights, float64)."""
+    n, c = layout.rows, layout.classes
+    cw, sw = (None, None) if weights is None else weights
+    # Weights past 2**64 are scaled by powers of two (exact) so that no sum of them
+    # overflows: the mean sum(w l) / sum(w) stays finite where it is.
+    cw, a = _scaled(cw)
+    sw, b = _scaled(sw)
+    sw_flat = None if sw is None else sw.reshape(-1)
     outs = {k: np.empty((n, c), dt) for k in ("probs", "log_probs") if k in opts.outputs}
     acc = DiagnosticsAccumulator(dt, n, opts.per_sample_diagnostics) if opts.diagnostics else None
-    total = 0.0
-    label_blocks = layout.blocks(y) if label_kind == "probability" else None
-
-    def score_rows(rows: slice | NDArray[np.intp], block: NDArray[Any]) -> float:
-        """Score the rows ``rows`` (``block`` their logits); returns their total weight."""
-        bskip = None if skip is None else skip[rows]
-        if label_blocks is not None:
-            yb = next(label_blocks)[1]
-            check_block(layout, y, yb, rows, None, "probs", "labels", InvalidValue)
-        check_block(layout, x, block, rows, skip, kind, name)
-        junk = None if bskip is None else bskip & unusable_rows(block)
-        xl = log_domain(block, kind, dt, opts.temperature, junk)
-        if acc is not None:
-            acc.numerical(xl, np.ones(len(xl), bool) if bskip is None else ~bskip)
-        if kind == "logits":
-            z, s = shifted_rows(xl)
-        else:
-            z, s = xl, np.zeros(len(xl), dt)
-        if label_blocks is None:
-            yi = idx[rows]
-            # Only the label's logit is needed: -log p_y = s - z_y (optax's trick).
-            lb = s - z[np.arange(len(yi)), yi]
-            if w is not None:
-                lb = lb * w[yi]
-            if e > 0:
-                lb = (1 - e) * lb + (e / c) * _weighted_sum(_nll(z, s), w)
-            weight = np.ones(len(yi)) if cw is None else cw[yi]
-            truth: NDArray[Any] = yi
-        else:
-            yf = yb.astype(dt)
-            if e > 0:
-                yf = yf * dt.type(1 - e) + dt.type(e / c)
-            lb = _weighted_sum(_nll(z, s), yf if w is None else yf * w)
-            weight = np.ones(len(yf))
-            truth = yb.astype(dt)
-        if sw_flat is not None:
-            lb = lb * sw_flat[rows].astype(dt)
-            weight = weight * sw_flat[rows]
-        if bskip is not None:
-            lb[bskip] = 0
-            weight[bskip] = 0
-        per[rows] = lb
-        if outs or acc is not None:
-            with np.errstate(invalid="ignore"):
-                lp = z - s[:, None]
-            p = np.exp(lp)
-            if junk is not None:
-                lp[junk] = np.nan
-                p[junk] = np.nan
-            if "log_probs" in outs:
-                outs["log_probs"][rows] = lp
-            if "probs" in outs:
-                outs["probs"][rows] = p
-            if acc is not None:
-                scored = np.ones(len(lp), bool) if bskip is None else ~bskip
-                acc.rows(rows, z, lp, p, scored, truth)
-        return float(np.sum(weight, dtype=np.float64))
-
-    flat = None
-    if (
-        kind == "logits"
-        and label_kind == "index"
-        and e == 0
-        and not opts.per_sample_diagnostics
-        and "log_probs" not in outs
-    ):
-        flat = layout.flat(x)
-    if flat is None:
-        for rows, block in layout.blocks(x):
-            total += score_rows(rows, block)
-    else:
-        fast = index_rows(
-            flat, idx, skip, dt, opts.temperature, outs.get("probs"), acc is not None, opts.threads
-        )
-        # Rows the fast path could not take (ignored, non-finite, extreme): stable path.
-        stable = fast.stable
-        redo = np.flatnonzero(stable) if stable.any() else None
-        lb = fast.loss if w is None else fast.loss * w[idx]
-        if sw_flat is not None:
-            lb = lb * sw_flat.astype(dt)
-        if redo is None:
-            per = lb
-        else:
-            np.copyto(per, lb, where=~stable)
-        # Weight of a fast row: its label's class weight times its sample weight.
-        if cw is None and sw_flat is None:
-            total = float(n if redo is None else n - redo.size)
-        else:
-            weight = np.ones(n) if cw is None else cw[idx]
-            if sw_flat is not None:
-                weight = weight * sw_flat
-            total = float(np.sum(weight, where=~stable, dtype=np.float64))
-        if acc is not None:
-            acc.merge_fast(fast.diagnostics)
-        if redo is not None:
-            step = layout.block_rows()
-            for r0 in range(0, redo.size, step):
-                some = redo[r0 : r0 + step]
-                total += score_rows(some, flat[some])
-    per_shaped = per.reshape(layout.lead_shape)
+    per = np.empty(n, dt)
+    job = Job(
+        x=x,
+        layout=layout,
+        dt=dt,
+        kind=opts.input_kind,
+        name=opts.input_kind,
+        temperature=float(opts.temperature),
+        index=idx,
+        target=target,
+        skip=skip,
+        class_weights=None if cw is None else cw.astype(dt),
+        smoothing=float(opts.label_smoothing),
+        loss=per,
+        probs=outs.get("probs"),
+        log_probs=outs.get("log_probs"),
+        diagnostics=acc is not None,
+        per_sample=None if acc is None else acc.arrays,
+    )
+    part = run(job, opts.threads)
+    if acc is not None and part is not None:
+        acc.add(part)
+    # Each sample's weight: its label's class weight (index labels) times its sample weight.
+    weight: Floats | None = None
+    if label_kind == "index" and cw is not None:
+        assert idx is not None
+        weight = cw[idx]
+    if sw_flat is not None:
+        weight = sw_flat if weight is None else weight * sw_flat
+        per *= sw_flat.astype(dt)
+    if skip is not None:
+        weight = np.where(skip, 0.0, 1.0 if weight is None else weight)
+    total = float(n) if weight is None else float(np.sum(weight, dtype=np.float64))
     loss, loss_sum = reduce(per, total, opts.reduction, label_kind, skip, sw is not None)
+    if a + b:
+        # Back to the caller's weights: sums and per-sample losses past the range are inf,
+        # as IEEE arithmetic rounds them; the mean was taken before.
+        per = np.ldexp(per, a + b).astype(dt)
+        loss_sum, total = math.ldexp(loss_sum, a + b), math.ldexp(total, a + b)
+        if opts.reduction == "sum":
+            loss = loss_sum
     return LossResult(
         loss=loss,
         loss_sum=loss_sum,
         total_weight=total,
-        per_sample=per_shaped,
+        per_sample=per.reshape(layout.lead_shape),
         probs=layout.unflatten(outs["probs"]) if "probs" in outs else None,
         log_probs=layout.unflatten(outs["log_probs"]) if "log_probs" in outs else None,
         diagnostics=None
         if acc is None
-        else acc.result(lambda a: a.reshape(layout.lead_shape), has_truth=True),
+        else acc.result(lambda v: v.reshape(layout.lead_shape), has_truth=True),
         label_kind=label_kind,  # type: ignore[arg-type]
         precision=precision_name(dt),
         reduction=opts.reduction,
     )
 
 
-def _nll(z: NDArray[np.floating], s: NDArray[np.floating]) -> NDArray[np.floating]:
-    """``-log p_c = s - z_c``: >= 0 for logits, +inf where ``z_c = -inf``."""
-    out: NDArray[np.floating] = s[:, None] - z
-    return out
-
-
-def _weighted_sum(nll: NDArray[np.floating], coef: NDArray[np.floating] | None) -> Any:
-    """``sum_c coef_c nll_c`` per row, a zero coefficient giving exactly 0 (0 * inf = 0)."""
-    if coef is None:
-        return np.sum(nll, axis=1)
-    terms = np.zeros_like(nll)
-    np.multiply(np.broadcast_to(coef, nll.shape), nll, out=terms, where=coef != 0)
-    return np.sum(terms, axis=1)
+def _scaled(w: Floats | None) -> tuple[Floats | None, int]:
+    """``w 2**-k`` and ``k``: ``k`` the binary exponent of ``max w`` when that is past 2**64."""
+    if w is None or w.size == 0:
+        return w, 0
+    top = float(np.max(w))
+    if top <= 2.0**64:
+        return w, 0
+    k = math.frexp(top)[1]
+    return np.ldexp(w, -k), k

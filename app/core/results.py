@@ -51,8 +51,9 @@ class PerSampleDiagnostics:
     Ignored positions (label == ignore_index) hold -1 in ``predicted_class`` and
     ``true_class_rank`` and NaN in the float fields, whatever their inputs were.
     ``margin`` is top-1 minus top-2 probability (top-1 when there is one class);
-    ``true_class_rank`` is 1 + the number of classes with a strictly larger logit
-    (probability labels: of ``argmax y``). Binary, per element: predicted class
+    ``true_class_rank`` is 1 + the number of classes with a larger logit or an equal
+    one at a lower index, as ``argmax`` breaks ties (probability labels: the rank of
+    ``argmax y``), so rank 1 is exactly a correct prediction. Binary, per element: predicted class
     ``x > 0``, confidence ``max(s, 1 - s)``, margin ``|2 s - 1|``, rank 1 if
     ``(x > 0) == (y >= 0.5)`` else 2, true-class probability ``y s + (1 - y)(1 - s)``.
     """

@@ -7,14 +7,19 @@ from typing import Any
 import numpy as np
 
 from app.core._dtypes import compute_dtype, precision_name
-from app.core._inputs import check_block, log_domain
 from app.core._layout import Layout
-from app.core._validate import check_axis, check_fits, check_numeric, check_temperature
+from app.core._rows import Job, run
+from app.core._validate import (
+    check_axis,
+    check_fits,
+    check_numeric,
+    check_temperature,
+    check_temperature_fits,
+)
 from app.core.diagnostics import DiagnosticsAccumulator
 from app.core.errors import InvalidOption, InvalidShape
 from app.core.options import SoftmaxOptions
 from app.core.results import SoftmaxResult
-from app.core.softmax import shifted_rows
 
 __all__ = ["score_softmax"]
 
@@ -22,11 +27,11 @@ _OUTPUTS = frozenset({"probs", "log_probs", "logsumexp"})
 
 
 def score_softmax(logits: Any, opts: SoftmaxOptions) -> SoftmaxResult:
-    """Softmax of ``logits / T`` over the class axis, block by block.
+    """Softmax of ``logits / T`` over the class axis, block by block (:mod:`app.core._rows`).
 
-    ``log_softmax(x)_j = z_j - s``, ``softmax = exp(log_softmax)`` and
-    ``logsumexp = m + s`` with ``m = max_k x_k``, ``z = x - m`` and
-    ``s = log1p(sum_{k != argmax} exp z_k)`` (Blanchard, Higham & Higham, 2021).
+    ``log_softmax(x)_j = z_j - s``, ``softmax_j = exp(z_j) / (1 + R)`` and
+    ``logsumexp = m + s`` with ``m = max_k x_k``, ``z = x - m``, ``R`` the sum of the
+    other ``exp z_k`` and ``s = log1p R`` (Blanchard, Higham & Higham, 2021).
     Shapes: ``[batch, classes]`` -> probs/log_probs ``[batch, classes]`` (the class
     axis where it was), logsumexp ``[batch]``. ``-inf`` logits are masked classes.
 
@@ -59,35 +64,28 @@ def score_softmax(logits: Any, opts: SoftmaxOptions) -> SoftmaxResult:
     layout = Layout(x.shape, check_axis(opts.axis, x.ndim))
     dt = compute_dtype(x.dtype, opts.precision)
     check_fits(x, dt, "logits")
-    check_fits(temperature, dt, "temperature")
+    check_temperature_fits(temperature, dt)
     n, c = layout.rows, layout.classes
     outs = {k: np.empty((n, c), dt) for k in ("probs", "log_probs") if k in opts.outputs}
-    lse = np.empty(n, dt) if "logsumexp" in opts.outputs else None
-    acc = DiagnosticsAccumulator(dt, n, False) if opts.diagnostics else None
-    for rows, block in layout.blocks(x):
-        check_block(layout, x, block, rows, None, "logits", "logits")
-        xl = log_domain(block, "logits", dt, temperature, None)
-        everyone = np.ones(len(xl), bool)
-        if acc is not None:
-            acc.numerical(xl, everyone)
-        if lse is not None:
-            lse[rows] = np.max(xl, axis=1)
-        z, s = shifted_rows(xl)
-        if lse is not None:
-            lse[rows] += s
-        if outs or acc is not None:
-            lp = z - s[:, None]
-            p = np.exp(lp)
-            if "probs" in outs:
-                outs["probs"][rows] = p
-            if "log_probs" in outs:
-                outs["log_probs"][rows] = lp
-            if acc is not None:
-                acc.rows(rows, z, lp, p, everyone, None)
+    job = Job(
+        x=x,
+        layout=layout,
+        dt=dt,
+        temperature=temperature,
+        probs=outs.get("probs"),
+        log_probs=outs.get("log_probs"),
+        lse=np.empty(n, dt) if "logsumexp" in opts.outputs else None,
+        diagnostics=opts.diagnostics,
+    )
+    part = run(job)
+    acc = None
+    if part is not None:
+        acc = DiagnosticsAccumulator(dt, n, False)
+        acc.add(part)
     return SoftmaxResult(
         probs=layout.unflatten(outs["probs"]) if "probs" in outs else None,
         log_probs=layout.unflatten(outs["log_probs"]) if "log_probs" in outs else None,
-        logsumexp=None if lse is None else lse.reshape(layout.lead_shape),
+        logsumexp=None if job.lse is None else job.lse.reshape(layout.lead_shape),
         diagnostics=None if acc is None else acc.result(None, has_truth=False),
         precision=precision_name(dt),
     )

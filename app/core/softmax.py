@@ -1,4 +1,12 @@
-"""Log-sum-exp, log-softmax and softmax over the class axis, stable for any logits.
+"""The shifted softmax of rows, and log-sum-exp, log-softmax and softmax over any axis.
+
+One formula serves every softmax the core computes (:mod:`app.core._rows` builds the
+cross-entropy and the diagnostics on it): for a row ``x`` with ``j = argmax x`` (the
+first on ties) and ``m = x_j``, ``z = x - m <= 0``, ``R = sum_{k != j} exp z_k`` and
+``s = log1p R``, so that ``logsumexp = m + s``, ``log_softmax = z - s`` and
+``softmax = exp(z) / (1 + R)``. The maximum's term, exactly ``exp 0 = 1``, stays out
+of the sum and enters through ``log1p``: full relative precision when one logit
+dominates.
 
 Reference: P. Blanchard, D. J. Higham and N. J. Higham, "Accurately computing the
 log-sum-exp and softmax functions", IMA J. Numer. Anal. 41(4), 2021.
@@ -6,45 +14,110 @@ log-sum-exp and softmax functions", IMA J. Numer. Anal. 41(4), 2021.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["log_softmax", "logsumexp", "softmax"]
+__all__ = ["Shifted", "log_softmax", "logsumexp", "row_sums", "shift", "softmax"]
 
 FloatArray = NDArray[np.floating]
+Ints = NDArray[np.intp]
+
+# Below this many classes a row sum through einsum beats np.add.reduce (bench/README.md).
+_EINSUM_CLASSES = 2048
 
 
-def _as_float(x: ArrayLike) -> FloatArray:
+def row_sums(e: FloatArray) -> FloatArray:
+    """``sum_k e_k`` of each row of a ``[rows, classes]`` array."""
+    out: FloatArray = np.einsum("ij->i", e) if e.shape[1] < _EINSUM_CLASSES else np.add.reduce(e, 1)
+    return out
+
+
+@dataclass
+class Shifted:
+    """The shifted form of ``[rows, classes]`` values.
+
+    ``pred = argmax x``, ``m`` the maxima, ``z = x - m``; ``e`` holds ``exp z`` with the
+    maximum's term (exactly 1) set to 0, so that its row sum is ``R``; ``s = log1p R`` and
+    ``inv = 1 / (1 + R)``, the largest probability. Shapes: ``pred``, ``m``, ``s``,
+    ``inv`` ``[rows]``; ``z``, ``e`` ``[rows, classes]``.
+    """
+
+    pred: Ints
+    m: FloatArray
+    z: FloatArray
+    e: FloatArray
+    s: FloatArray
+    inv: FloatArray
+
+    def probs(self, out: FloatArray) -> FloatArray:
+        """``p = exp(z) / (1 + R)`` into ``out`` (which may be ``e``)."""
+        np.multiply(self.e, self.inv[:, None], out=out)
+        out[np.arange(len(out)), self.pred] = self.inv
+        return out
+
+
+def shift(
+    x: FloatArray,
+    z: FloatArray,
+    e: FloatArray,
+    pred: Ints | None = None,
+    m: FloatArray | None = None,
+) -> Shifted:
+    """The shifted form of ``[rows, classes]`` values ``x``, with ``z`` and ``e`` as buffers.
+
+    ``z`` may be ``x`` itself (shifted in place); ``e`` must be another array. ``pred``
+    and ``m``, when the caller has them, are ``argmax x`` and the values to shift by
+    (the maxima; the caller may shift a row without a finite maximum by 0 instead).
+
+    Example:
+        >>> x = np.array([[1.0, 2.0, 3.0]])
+        >>> sh = shift(x, np.empty_like(x), np.empty_like(x))
+        >>> print(f"{float(sh.m[0] + sh.s[0]):.6f}", np.round(sh.probs(sh.e), 4))
+        3.407606 [[0.09   0.2447 0.6652]]
+    """
+    rr = np.arange(len(x))
+    if pred is None or m is None:
+        pred = np.argmax(x, axis=1)
+        m = x[rr, pred]
+    np.subtract(x, m[:, None], out=z)
+    np.exp(z, out=e)
+    e[rr, pred] = 0
+    r = row_sums(e)
+    s = np.log1p(r)
+    r += 1
+    return Shifted(pred, m, z, e, s, np.reciprocal(r, out=r))
+
+
+def _rows(x: ArrayLike, axis: int) -> tuple[FloatArray, FloatArray, Shifted]:
+    """``x`` (integers as float64) with ``axis`` last, and the shifted form of its rows.
+
+    Rows without a finite maximum are shifted by 0, so that an all ``-inf`` row gives
+    ``z = -inf``, ``s = 0`` and ``logsumexp = -inf`` instead of NaN.
+    """
     a = np.asarray(x)
     if a.dtype.kind != "f":
         a = a.astype(np.float64)
-    return a
+    moved = np.moveaxis(a, axis, -1)
+    flat = moved.reshape(-1, moved.shape[-1]) if moved.size else moved.reshape(0, 1)
+    pred = np.argmax(flat, axis=1)
+    top = flat[np.arange(len(flat)), pred]
+    with np.errstate(all="ignore"):
+        sh = shift(
+            flat, np.empty_like(flat), np.empty_like(flat), pred, np.where(np.isfinite(top), top, 0)
+        )
+    return moved, top, sh
 
 
-def _shifted(x: FloatArray, axis: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Return ``(m, z, s)``: row max, ``z = x - m`` and ``log1p(sum_{k != argmax} exp z_k)``.
-
-    ``m`` keeps its reduced axis. Rows whose max is not finite are shifted by 0 (so
-    an all ``-inf`` row gives ``z = -inf`` and ``s = 0`` instead of NaN). The max
-    term, exactly ``exp(0) = 1``, stays out of the sum and enters through ``log1p``:
-    this keeps full relative precision when one logit dominates.
-    """
-    m = np.max(x, axis=axis, keepdims=True)
-    shift = np.where(np.isfinite(m), m, 0).astype(x.dtype)
-    z = x - shift
-    e = np.exp(z)
-    k = np.argmax(x, axis=axis, keepdims=True)
-    np.put_along_axis(e, k, 0, axis=axis)
-    s = np.log1p(np.sum(e, axis=axis, keepdims=True))
-    return m, z, s
+def _back(values: FloatArray, moved: FloatArray, axis: int) -> FloatArray:
+    out: FloatArray = np.moveaxis(values.reshape(moved.shape), -1, axis)
+    return out
 
 
 def logsumexp(x: ArrayLike, axis: int = -1, keepdims: bool = False) -> FloatArray:
-    """Log of the sum of exponentials over ``axis``.
+    """Log of the sum of exponentials over ``axis``: ``m + s`` (module docstring).
 
-    ``lse(x) = m + log1p(sum_{k != j} exp(x_k - m))``, ``m = x_j = max_k x_k``.
     Shapes: ``[batch, classes]`` -> ``[batch]``. ``-inf`` entries (masked classes)
     contribute nothing; an all ``-inf`` row gives ``-inf``; NaN propagates.
 
@@ -60,18 +133,16 @@ def logsumexp(x: ArrayLike, axis: int = -1, keepdims: bool = False) -> FloatArra
         >>> print(f"{logsumexp([1000.0, 1000.0]):.4f}")
         1000.6931
     """
-    a = _as_float(x)
+    moved, top, sh = _rows(x, axis)
     with np.errstate(all="ignore"):
-        m, _, s = _shifted(a, axis)
-        out = m + s
-    return out if keepdims else np.squeeze(out, axis=axis)
+        out: FloatArray = (top + sh.s).reshape(moved.shape[:-1])
+    return np.expand_dims(out, axis) if keepdims else out
 
 
 def log_softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
-    """Logarithm of the softmax over ``axis``, computed without ``log(softmax)``.
+    """Logarithm of the softmax over ``axis``, ``z - s``, computed without ``log(softmax)``.
 
-    ``log_softmax(x)_j = (x_j - m) - log1p(sum_{k != argmax} exp(x_k - m))``,
-    ``m = max_k x_k``. Shapes: ``[batch, classes]`` -> ``[batch, classes]``.
+    Shapes: ``[batch, classes]`` -> ``[batch, classes]``.
 
     Args:
         x: Logits; integers are converted to float64.
@@ -85,15 +156,13 @@ def log_softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
         >>> print(np.round(log_softmax([1000.0, 1.0]), 4))
         [   0. -999.]
     """
-    a = _as_float(x)
+    moved, _, sh = _rows(x, axis)
     with np.errstate(all="ignore"):
-        _, z, s = _shifted(a, axis)
-        out: FloatArray = z - s
-    return out
+        return _back(sh.z - sh.s[:, None], moved, axis)
 
 
 def softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
-    """Softmax over ``axis``: ``softmax(x) = exp(x - logsumexp(x))``.
+    """Softmax over ``axis``: ``exp(z) / (1 + R)``.
 
     Shapes: ``[batch, classes]`` -> ``[batch, classes]``.
 
@@ -108,16 +177,6 @@ def softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
         >>> print(np.round(softmax([1.0, 2.0, 3.0]), 4))
         [0.09   0.2447 0.6652]
     """
-    out: FloatArray = np.exp(log_softmax(x, axis=axis))
-    return out
-
-
-def shifted_rows(x: NDArray[Any]) -> tuple[FloatArray, FloatArray]:
-    """Internal: ``(z, s)`` for a ``[rows, classes]`` block with finite row maxima.
-
-    ``z = x - m`` (>= ``-inf``, <= 0) and ``s = log(sum exp z)`` in ``[0, log C]``,
-    so that ``-log p_c = s - z_c >= 0`` is a sum of non-negative terms.
-    """
+    moved, _, sh = _rows(x, axis)
     with np.errstate(all="ignore"):
-        _, z, s = _shifted(x, 1)
-    return z, s[:, 0]
+        return _back(sh.probs(sh.e), moved, axis)

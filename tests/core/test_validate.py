@@ -301,13 +301,6 @@ _FITS = [
         id="sample-weights",
     ),
     pytest.param(
-        lambda p: score_cross_entropy(
-            np.array([[1.0, 2.0]]), np.array([0]), replace(p, temperature=_HUGE)
-        ),
-        ("temperature",),
-        id="temperature",
-    ),
-    pytest.param(
         lambda p: score_binary_cross_entropy(
             np.array([0.5, -1.0]), np.array([1.0, 0.0]), replace(p, pos_weight=_HUGE)
         ),

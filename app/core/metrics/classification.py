@@ -12,7 +12,6 @@ __all__ = [
     "loss_histogram",
     "per_class_sums",
     "top_k_correct",
-    "true_class_rank",
 ]
 
 Floats = NDArray[np.float64]
@@ -36,24 +35,6 @@ def brier_terms(p: NDArray[np.floating], truth: NDArray[np.floating]) -> Floats:
     """
     d = p.astype(np.float64) - truth
     out: Floats = np.einsum("ij,ij->i", d, d)
-    return out
-
-
-def true_class_rank(log_probs: NDArray[np.floating], truth: NDArray[np.intp]) -> Ints:
-    """``1 + #{c : lp_c > lp_y} + #{c < y : lp_c = lp_y}``: the rank of the true class.
-
-    Ties go to the lower class index, as ``argmax`` breaks them, so that top-1
-    accuracy is exactly the accuracy.
-
-    Example:
-        >>> true_class_rank(np.log(np.array([[0.2, 0.5, 0.3], [0.4, 0.2, 0.4]])), np.array([0, 2]))
-        array([3, 2])
-    """
-    rows = np.arange(len(truth))
-    at_truth = log_probs[rows, truth][:, None]
-    before = np.arange(log_probs.shape[1])[None, :] < truth[:, None]
-    ahead = (log_probs > at_truth) | ((log_probs == at_truth) & before)
-    out: Ints = 1 + np.count_nonzero(ahead, axis=1).astype(np.int64)
     return out
 
 

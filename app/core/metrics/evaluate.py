@@ -79,13 +79,22 @@ def evaluate_cross_entropy(
         [0.5, 1.0]
     """
     check_metric_options(metrics)
-    outputs: frozenset[Any] = opts.outputs | {"log_probs"}
-    result = score_cross_entropy(predictions, labels, dataclasses.replace(opts, outputs=outputs))
-    assert result.log_probs is not None
-    axis = opts.axis % result.log_probs.ndim
-    c = result.log_probs.shape[axis]
+    # The prediction, its confidence and the true class's rank come from the kernel's
+    # per-sample diagnostics: the same argmax as the accuracy, confidences as computed
+    # (1/2 is 1/2, on its bin edge), ties ranked as argmax breaks them.
+    extra: set[Any] = {"probs"} if metrics.brier else set()
+    if metrics.sequences:
+        extra.add("log_probs")
+    wide = dataclasses.replace(
+        opts, outputs=opts.outputs | extra, diagnostics=True, per_sample_diagnostics=True
+    )
+    result = score_cross_entropy(predictions, labels, wide)
+    assert result.diagnostics is not None
+    ps = result.diagnostics.per_sample
+    assert ps is not None
     lead = result.per_sample.shape
-    lp = np.moveaxis(result.log_probs, axis, -1).reshape(-1, c)
+    axis = opts.axis % (len(lead) + 1)
+    c = np.asarray(predictions).shape[axis]
     y = np.asarray(labels)
     target: NDArray[np.float64] | None = None
     if result.label_kind == "index":
@@ -119,20 +128,49 @@ def evaluate_cross_entropy(
                 f" got labels of shape {y.shape}",
                 ("metrics", "sequences"),
             )
+        assert result.log_probs is not None
+        lp = np.moveaxis(result.log_probs, axis, -1).reshape(-1, c)
         token_nll = -lp[np.arange(len(truth)), truth].astype(np.float64)
         seq = sequence_metrics(token_nll.reshape(lead), scored.reshape(lead))
-    aggregate = _aggregate(lp[scored], truth[scored], target, scored, result, weight, metrics, c)
+    probs = None
+    if result.probs is not None:
+        probs = np.moveaxis(result.probs, axis, -1).reshape(-1, c)[scored]
+    picks = Picks(
+        pred=ps.predicted_class.reshape(-1)[scored],
+        confidence=ps.confidence.reshape(-1)[scored].astype(np.float64),
+        rank=ps.true_class_rank.reshape(-1)[scored],
+        probs=probs,
+    )
+    aggregate = _aggregate(picks, truth[scored], target, scored, result, weight, metrics, c)
     if seq is not None:
         aggregate = dataclasses.replace(
             aggregate, sequences=TokenSums(seq.sequences, seq.token_count, seq.nll_sum)
         )
-    if "log_probs" not in opts.outputs:
-        result = dataclasses.replace(result, log_probs=None)
+    diagnostics = None
+    if opts.diagnostics:
+        keep = ps if opts.per_sample_diagnostics else None
+        diagnostics = dataclasses.replace(result.diagnostics, per_sample=keep)
+    result = dataclasses.replace(
+        result,
+        probs=result.probs if "probs" in opts.outputs else None,
+        log_probs=result.log_probs if "log_probs" in opts.outputs else None,
+        diagnostics=diagnostics,
+    )
     return Evaluation(result, aggregate, metrics_of(aggregate), seq)
 
 
+@dataclass(frozen=True)
+class Picks:
+    """Per scored sample: predicted class, its probability, the true class's rank, ``p``."""
+
+    pred: NDArray[np.int64]
+    confidence: NDArray[np.float64]
+    rank: NDArray[np.int64]
+    probs: NDArray[np.floating] | None
+
+
 def _aggregate(
-    lp: NDArray[np.floating],
+    picks: Picks,
     truth: NDArray[np.intp],
     target: NDArray[np.float64] | None,
     scored: NDArray[np.bool_],
@@ -142,24 +180,23 @@ def _aggregate(
     c: int,
 ) -> Aggregate:
     rows = np.arange(len(truth))
-    pred = np.argmax(lp, axis=1)
-    conf = np.exp(lp[rows, pred].astype(np.float64))
+    pred, conf = picks.pred, picks.confidence
     correct = pred == truth
     loss = result.per_sample.reshape(-1)[scored].astype(np.float64)
     w = weight[scored]
     extra: dict[str, Any] = {}
     if m.brier:
-        onehot = np.zeros(lp.shape)
+        assert picks.probs is not None
+        onehot = np.zeros(picks.probs.shape)
         onehot[rows, truth] = 1.0
         truth_p = onehot if target is None else target[scored]
-        extra["brier_sum"] = float(np.sum(cls.brier_terms(np.exp(lp), truth_p)))
+        extra["brier_sum"] = float(np.sum(cls.brier_terms(picks.probs, truth_p)))
     if m.calibration_bins is not None:
         extra["calibration"] = CalibrationSums(
             *calibration_counts(conf, correct, m.calibration_bins)
         )
     if m.top_k:
-        rank = cls.true_class_rank(lp, truth)
-        extra["top_k"] = TopKCounts(tuple(m.top_k), cls.top_k_correct(rank, tuple(m.top_k)))
+        extra["top_k"] = TopKCounts(tuple(m.top_k), cls.top_k_correct(picks.rank, tuple(m.top_k)))
     if m.confusion:
         extra["confusion"] = cls.confusion_counts(truth, pred, c)
     if m.per_class:

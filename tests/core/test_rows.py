@@ -1,9 +1,10 @@
-"""The fast path of index-label cross-entropy agrees with the stable block path.
+"""The kernel's two forms agree, every block is computed once, threads change no bit.
 
-The stable path is forced with ``per_sample_diagnostics=True`` (the fast path leaves
-per-sample diagnostics to it); both must give the same losses, probabilities and
-batch diagnostics, including on rows the fast path hands over. With several threads
-the fast path must give the same bits as with one.
+The unshifted form takes a request for the loss and probabilities of index labels
+(``diagnostics=False``); asking for ``log_probs`` and per-sample diagnostics takes the
+shifted form. Both must give the same losses and probabilities, including on the rows
+the unshifted form hands over, and the batch diagnostics must be the means of the
+per-sample ones. With several threads the results must be the same bits as with one.
 """
 
 from __future__ import annotations
@@ -23,21 +24,24 @@ from app.core import (
     InvalidValue,
     LossOptions,
     NonFiniteInput,
-    _fast,
+    _rows,
     score_cross_entropy,
 )
-from app.core._fast import FAST_BLOCK_BYTES
+from app.core._rows import BLOCK_BYTES
 from app.core._validate import check_loss_options
-from app.core.losses import _score_general
+from app.core.losses import _score_checked
 
 RNG = np.random.default_rng(7)
+PROBS = frozenset({"per_sample", "probs"})
+LOSS = frozenset({"per_sample"})
 OUT = frozenset({"per_sample", "probs"})
 
 
 def both(x, y, **kw):
-    fast = score_cross_entropy(x, y, LossOptions(outputs=OUT, **kw))
-    stable = score_cross_entropy(x, y, LossOptions(outputs=OUT, per_sample_diagnostics=True, **kw))
-    return fast, stable
+    kw.pop("diagnostics", None)
+    fast = score_cross_entropy(x, y, LossOptions(outputs=OUT, diagnostics=False, **kw))
+    shifted = LossOptions(outputs=OUT | {"log_probs"}, per_sample_diagnostics=True, **kw)
+    return fast, score_cross_entropy(x, y, shifted)
 
 
 def assert_same(fast, stable, rtol):
@@ -46,15 +50,18 @@ def assert_same(fast, stable, rtol):
     assert fast.total_weight == stable.total_weight
     if fast.loss is not None:
         assert_allclose(fast.loss, stable.loss, rtol=rtol)
-    fd, sd = fast.diagnostics, stable.diagnostics
-    assert fd is not None
-    assert sd is not None
-    assert (fd.count, fd.accuracy) == (sd.count, sd.accuracy)
-    assert fd.numerical == sd.numerical
-    for name in ("mean_confidence", "mean_true_class_prob"):
-        assert_allclose(getattr(fd, name), getattr(sd, name), rtol=rtol)
-    # Entropy as log(total) - sum p x: absolute error of a few ulps of the log-sum-exp.
-    assert_allclose(fd.mean_entropy, sd.mean_entropy, rtol=rtol, atol=rtol)
+    sd = stable.diagnostics
+    ps = sd.per_sample
+    scored = ps.true_class_rank >= 1
+    assert sd.count == np.count_nonzero(scored)
+    assert sd.accuracy == np.mean(ps.true_class_rank[scored] == 1)
+    assert_array_equal(ps.predicted_class[scored] == stable.probs.argmax(-1)[scored], True)
+    for name, per in (
+        ("mean_confidence", ps.confidence),
+        ("mean_true_class_prob", ps.true_class_prob),
+        ("mean_entropy", ps.entropy),
+    ):
+        assert_allclose(getattr(sd, name), np.mean(per[scored], dtype=np.float64), rtol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -134,8 +141,8 @@ def test_extremes_counted_by_the_diagnostics():
     x[0, 1] = -120.0  # exp underflows in float32; its probability rounds to 0
     x[2, 3] = -90.0
     fast, stable = both(x, np.array([0, 1, 2, 3, 0]))
-    assert fast.diagnostics.numerical.underflow_rows == 1
-    assert fast.diagnostics.numerical.zero_probs == 1
+    assert stable.diagnostics.numerical.underflow_rows == 1
+    assert stable.diagnostics.numerical.zero_probs == 1
     assert_same(fast, stable, 2e-5)
 
 
@@ -154,7 +161,7 @@ def test_errors_name_the_first_bad_position():
 
 def test_blocks_cover_every_row_once():
     c = 50
-    n = 3 * FAST_BLOCK_BYTES // (c * 8) + 5
+    n = 3 * BLOCK_BYTES // (c * 8) + 5
     x = RNG.standard_normal((n, c))
     y = RNG.integers(0, c, n)
     assert_same(*both(x, y), 1e-12)
@@ -185,8 +192,8 @@ def test_a_temperature_that_overflows_a_logit_is_an_error_even_to_minus_inf():
 # tests call it directly, with blocks of a few hundred bytes so that small batches
 # span several.
 def threaded(x, y, block_bytes, threads, **kw):
-    with mock.patch.object(_fast, "FAST_BLOCK_BYTES", block_bytes):
-        return _score_general(x, y, LossOptions(outputs=OUT, threads=threads, **kw))
+    with mock.patch.object(_rows, "BLOCK_BYTES", block_bytes):
+        return _score_checked(x, y, LossOptions(outputs=OUT, threads=threads, **kw))
 
 
 def bits(a):
@@ -290,8 +297,81 @@ def test_concurrent_callers_share_the_pool():
     # As in the server: requests scored at once in several threads, each asking for 2.
     x, y = RNG.standard_normal((200, 16)), RNG.integers(0, 16, 200)
     ref = bits(threaded(x, y, 512, 1).per_sample)
-    with mock.patch.object(_fast, "FAST_BLOCK_BYTES", 512):
+    with mock.patch.object(_rows, "BLOCK_BYTES", 512):
         opts = LossOptions(outputs=OUT, threads=2)
         with ThreadPoolExecutor(4) as callers:
-            results = list(callers.map(lambda _: _score_general(x, y, opts), range(16)))
+            results = list(callers.map(lambda _: _score_checked(x, y, opts), range(16)))
     assert all(bits(r.per_sample) == ref for r in results)
+
+
+@pytest.mark.parametrize(
+    "outputs", [pytest.param(PROBS, id="probs"), pytest.param(LOSS, id="loss")]
+)
+@pytest.mark.parametrize("classes", [1000, 1001])  # the BLAS kernel's vector loop, and a tail
+def test_threads_give_the_same_bits_on_full_blocks(classes, outputs):
+    # Three blocks of 2 MiB: each is the same BLAS call whichever thread takes it.
+    # (Diagnostics on: the shifted form; off: the unshifted one.)
+    x = (RNG.standard_normal((1100, classes)) * 4).astype(np.float32)
+    y = RNG.integers(0, classes, 1100)
+    one = _score_checked(x, y, LossOptions(outputs=outputs, threads=1))
+    two = _score_checked(x, y, LossOptions(outputs=outputs, threads=2))
+    assert bits(two.per_sample) == bits(one.per_sample)
+    if "probs" in outputs:
+        assert bits(two.probs) == bits(one.probs)
+    assert two.diagnostics == one.diagnostics
+
+
+@pytest.mark.parametrize(
+    "outputs", [pytest.param(PROBS, id="probs"), pytest.param(LOSS, id="loss")]
+)
+@pytest.mark.parametrize(
+    "classes",
+    [pytest.param(1000, id="blas-dot"), pytest.param(_rows._SMALL_ROWS + 500, id="einsum-dot")],
+)
+def test_float32_diagnostics_within_rounding_of_float64(classes, outputs):
+    x = (RNG.standard_normal((600, classes)) * 4).astype(np.float32)
+    y = RNG.integers(0, classes, 600)
+    d = score_cross_entropy(x, y, LossOptions(outputs=outputs)).diagnostics
+    ref = score_cross_entropy(x.astype(np.float64), y, LossOptions()).diagnostics
+    assert d is not None
+    assert ref is not None
+    assert (d.count, d.accuracy, d.numerical) == (ref.count, ref.accuracy, ref.numerical)
+    assert_allclose(d.mean_confidence, ref.mean_confidence, rtol=1e-5)
+    assert_allclose(d.mean_true_class_prob, ref.mean_true_class_prob, rtol=1e-5)
+    # s - sum p z: non-negative terms, relative error of a few float32 ulps.
+    assert_allclose(d.mean_entropy, ref.mean_entropy, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "ignored", [pytest.param(False, id="all-fast"), pytest.param(True, id="nan-row")]
+)
+@pytest.mark.parametrize("sign", [pytest.param(1.0, id="max"), pytest.param(-1.0, id="min")])
+def test_the_largest_logit_is_exact_whichever_its_sign(sign, ignored):
+    # The maximum comes from the row maxima argmax picks, the minimum from a pass.
+    x = RNG.standard_normal((1100, 1000)).astype(np.float32)
+    y = RNG.integers(0, 1000, 1100)
+    x[900, 17] = sign * 50.25
+    if ignored:  # ignored rows that cannot be computed are not looked at
+        x[950, 3] = np.nan
+        x[951, 4] = np.inf
+        y[[950, 951]] = -100
+    d = score_cross_entropy(x, y, LossOptions(ignore_index=-100)).diagnostics
+    assert d is not None
+    assert d.numerical.max_abs_logit == 50.25
+    assert d.count == 1100 - 2 * ignored
+
+
+@pytest.mark.parametrize(
+    "shape", [(64, 10), (7, 3), (32, 1000), (4096, 8)], ids=lambda s: "x".join(map(str, s))
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_probabilities_do_not_depend_on_diagnostics(shape, dtype):
+    # Asking for diagnostics takes the shifted form: the same values within rounding.
+    x = (RNG.standard_normal(shape) * 5).astype(dtype)
+    y = RNG.integers(0, shape[1], shape[0])
+    with_diag = score_cross_entropy(x, y, LossOptions(outputs=PROBS, diagnostics=True))
+    without = score_cross_entropy(x, y, LossOptions(outputs=PROBS, diagnostics=False))
+    rtol = 64 * float(np.finfo(dtype).eps)
+    assert_allclose(with_diag.per_sample, without.per_sample, rtol=rtol)
+    assert_allclose(with_diag.probs, without.probs, rtol=rtol * 20)
+    assert_allclose(with_diag.loss_sum, without.loss_sum, rtol=rtol)

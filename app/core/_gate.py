@@ -1,0 +1,66 @@
+"""Which requests need no checks beyond the kernel's own: decided from types and options.
+
+Validating a request costs a few dozen NumPy calls whatever its size, which for a
+``[64, 10]`` batch is most of the time spent (bench/README.md). A request whose types,
+shapes and options alone prove those checks redundant -- float32/float64 logits in their
+own precision with the class axis last, integer class-index labels of the per-sample
+shape, no weights, an ``ignore_index`` no label in range can equal -- goes straight to
+the kernel (:mod:`app.core._rows`), which checks the values as part of its arithmetic,
+once its labels are known to be in range.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from app.core._validate import check_loss_options, check_temperature_fits
+from app.core.options import LossOptions
+
+__all__ = ["admit"]
+
+Float = np.dtype[np.floating]
+_F32: Float = np.dtype(np.float32)
+_F64: Float = np.dtype(np.float64)
+# Compute dtype by input dtype and precision option; other pairs are checked in full.
+_COMPUTE: dict[tuple[np.dtype[Any], str | None], Float] = {
+    (_F32, None): _F32,
+    (_F32, "float32"): _F32,
+    (_F64, None): _F64,
+    (_F64, "float64"): _F64,
+}
+
+
+def admit(x: Any, y: Any, opts: LossOptions) -> Float | None:
+    """The compute dtype when the request needs no checks beyond its labels' range; else None.
+
+    Admitted: ``x`` a float32/float64 ndarray of rank 2 or more, 1+ classes on its last
+    axis, computed in its own precision; ``y`` an integer ndarray of ``x``'s shape without
+    the class axis; logits, valid options (:func:`check_loss_options`), no class, sample
+    or positive weights, ``ignore_index`` None or outside ``[0, classes)``.
+    """
+    if type(x) is not np.ndarray or type(y) is not np.ndarray:
+        return None
+    shape = x.shape
+    if len(shape) < 2 or y.shape != shape[:-1] or not x.size or y.dtype.kind not in "iu":
+        return None
+    dt = _COMPUTE.get((x.dtype, opts.precision))
+    c, ii, axis = shape[-1], opts.ignore_index, opts.axis
+    if (
+        dt is None
+        or opts.input_kind != "logits"
+        or opts.class_weights is not None
+        or opts.sample_weights is not None
+        or opts.pos_weight is not None
+        or type(axis) is not int
+        or (axis != -1 and axis != len(shape) - 1)
+        or (ii is not None and (type(ii) is not int or 0 <= ii < c))
+    ):
+        return None
+    try:
+        check_loss_options(opts)
+        check_temperature_fits(opts.temperature, dt)
+    except ValueError:
+        return None  # the full checks say what is wrong
+    return dt
