@@ -6,7 +6,7 @@ shapes and options alone prove those checks redundant -- float32/float64 logits 
 own precision with the class axis last, integer class-index labels of the per-sample
 shape, no weights, an ``ignore_index`` no label in range can equal -- goes straight to
 the kernel (:mod:`app.core._rows`), which checks the values as part of its arithmetic,
-once its labels are known to be in range.
+once its labels are known to be in range (one argmax of the labels read as unsigned).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from app.core._validate import check_loss_options, check_temperature_fits
 from app.core.options import LossOptions
 
 __all__ = ["admit"]
@@ -30,37 +29,58 @@ _COMPUTE: dict[tuple[np.dtype[Any], str | None], Float] = {
     (_F64, None): _F64,
     (_F64, "float64"): _F64,
 }
+# Labels read as unsigned integers of their size: a negative label becomes huge.
+_UNSIGNED = {
+    np.dtype(f"{kind}{bits}"): np.dtype(f"uint{bits}")
+    for kind in ("int", "uint")
+    for bits in (8, 16, 32, 64)
+}
 
 
-def admit(x: Any, y: Any, opts: LossOptions) -> Float | None:
-    """The compute dtype when the request needs no checks beyond its labels' range; else None.
+_OUTPUTS = frozenset({"per_sample", "probs", "log_probs"})
+_REDUCTIONS = ("none", "sum", "mean")
+_PLAIN = (float, int)
+
+
+def admit(x: Any, y: Any, opts: LossOptions) -> tuple[Float, np.dtype[Any]] | None:
+    """The compute dtype and the labels' unsigned view dtype when the request needs no
+    checks beyond its labels' range; else None.
 
     Admitted: ``x`` a float32/float64 ndarray of rank 2 or more, 1+ classes on its last
     axis, computed in its own precision; ``y`` an integer ndarray of ``x``'s shape without
-    the class axis; logits, valid options (:func:`check_loss_options`), no class, sample
-    or positive weights, ``ignore_index`` None or outside ``[0, classes)``.
+    the class axis; logits; options at their defaults but for ``reduction``, ``outputs``,
+    ``diagnostics``, ``per_sample_diagnostics``, ``precision``, ``threads`` and an
+    ``ignore_index`` that no label in range can equal. Checked by type, not by value
+    conversion: anything else is left to the full checks, which say what is wrong.
     """
     if type(x) is not np.ndarray or type(y) is not np.ndarray:
         return None
     shape = x.shape
-    if len(shape) < 2 or y.shape != shape[:-1] or not x.size or y.dtype.kind not in "iu":
+    unsigned = _UNSIGNED.get(y.dtype)
+    if len(shape) < 2 or y.shape != shape[:-1] or not x.size or unsigned is None:
         return None
     dt = _COMPUTE.get((x.dtype, opts.precision))
     c, ii, axis = shape[-1], opts.ignore_index, opts.axis
     if (
         dt is None
         or opts.input_kind != "logits"
+        or opts.reduction not in _REDUCTIONS
+        or type(opts.outputs) is not frozenset
+        or not opts.outputs <= _OUTPUTS
+        or type(opts.diagnostics) is not bool
+        or type(opts.per_sample_diagnostics) is not bool
+        or type(opts.threads) is not int
+        or opts.threads < 1
         or opts.class_weights is not None
         or opts.sample_weights is not None
         or opts.pos_weight is not None
+        or type(opts.label_smoothing) not in _PLAIN
+        or opts.label_smoothing != 0
+        or type(opts.temperature) not in _PLAIN
+        or opts.temperature != 1
         or type(axis) is not int
         or (axis != -1 and axis != len(shape) - 1)
         or (ii is not None and (type(ii) is not int or 0 <= ii < c))
     ):
         return None
-    try:
-        check_loss_options(opts)
-        check_temperature_fits(opts.temperature, dt)
-    except ValueError:
-        return None  # the full checks say what is wrong
-    return dt
+    return dt, unsigned

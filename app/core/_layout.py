@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,31 +17,22 @@ BLOCK_ELEMENTS = 1 << 16
 Index = tuple[int, ...]
 
 
-@dataclass(frozen=True)
 class Layout:
     """An array of ``shape`` whose class axis is ``axis`` (non-negative).
 
     Rows are the positions of the other axes in C order; row ``r`` of the moved view
     is the caller's ``x[i..., :, j...]`` with ``(i..., j...) = unravel(r, lead_shape)``.
+    ``lead_shape`` is the shape without the class axis (the per-sample shape), ``classes``
+    the class axis's length and ``rows`` the number of rows (samples).
     """
 
-    shape: tuple[int, ...]
-    axis: int
+    __slots__ = ("axis", "classes", "lead_shape", "rows", "shape")
 
-    @property
-    def lead_shape(self) -> tuple[int, ...]:
-        """Shape without the class axis: the per-sample shape."""
-        return self.shape[: self.axis] + self.shape[self.axis + 1 :]
-
-    @property
-    def classes(self) -> int:
-        """Length of the class axis."""
-        return self.shape[self.axis]
-
-    @property
-    def rows(self) -> int:
-        """Number of rows (samples)."""
-        return math.prod(self.lead_shape)
+    def __init__(self, shape: tuple[int, ...], axis: int) -> None:
+        self.shape, self.axis = shape, axis
+        self.lead_shape = shape[:axis] + shape[axis + 1 :]
+        self.classes = shape[axis]
+        self.rows = math.prod(self.lead_shape)
 
     def block_rows(self) -> int:
         """Rows per block."""

@@ -25,7 +25,7 @@ def reduce(
     Raises:
         ZeroTotalWeight: for ``mean`` over a total weight of 0, instead of NaN.
     """
-    loss_sum = float(np.sum(per, dtype=np.float64))
+    loss_sum = float(np.add.reduce(per, axis=None, dtype=np.float64))
     if reduction == "none":
         return None, loss_sum
     if reduction == "sum":

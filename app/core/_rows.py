@@ -34,6 +34,7 @@ same bits for any number of threads.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from concurrent.futures import wait
 from dataclasses import dataclass, field
@@ -47,9 +48,18 @@ from app.core._inputs import check_block, log_domain, unusable_rows
 from app.core._layout import Layout
 from app.core._pool import POOL, Claim
 from app.core.errors import InvalidValue, ScoringError
-from app.core.softmax import Shifted, row_sums, shift
+from app.core.softmax import Shifted, pick, row_starts, row_sums, shift
 
-__all__ = ["BLOCK_BYTES", "Job", "Partial", "fold", "run", "true_class_rank"]
+__all__ = [
+    "BLOCK_BYTES",
+    "PLAIN_ELEMENTS",
+    "Job",
+    "Partial",
+    "fold",
+    "plain",
+    "run",
+    "true_class_rank",
+]
 
 # Bigger blocks amortise the fixed cost of each NumPy call; 2 MiB stays in L2 + L3.
 BLOCK_BYTES = 1 << 21
@@ -58,6 +68,28 @@ _SMALL_ROWS = 2048  # as in app.core.softmax
 Floats = NDArray[np.floating]
 Ints = NDArray[np.intp]
 Mask = NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """A compute dtype's constants: smallest normal, its log, largest finite, exp limits."""
+
+    tiny: float
+    log_tiny: float
+    max: float
+    over: float
+    under: float
+
+
+_LIMITS = {
+    np.dtype(dt): _Limits(
+        float(np.finfo(dt).tiny),
+        math.log(float(np.finfo(dt).tiny)),
+        float(np.finfo(dt).max),
+        *exp_limits(np.dtype(dt)),
+    )
+    for dt in (np.float32, np.float64)
+}
 
 
 def _row_dots(a: Floats, b: Floats) -> Floats:
@@ -163,12 +195,16 @@ def run(job: Job, threads: int = 1) -> Partial | None:
     value. Raises the :class:`ScoringError` of the first block (in row order) that has one.
     """
     layout, c = job.layout, job.layout.classes
-    step = max(1, BLOCK_BYTES // max(1, c * max(job.dt.itemsize, job.x.dtype.itemsize)))
-    flat = layout.view(job.x)
     n = layout.rows
+    step = max(1, min(n, BLOCK_BYTES // max(1, c * max(job.dt.itemsize, job.x.dtype.itemsize))))
+    flat = layout.view(job.x)
     starts = range(0, n, step)
     parts: dict[int, Partial] = {}
     errors: dict[int, ScoringError] = {}
+    if len(starts) == 1:  # one block: no pool, no claims
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            block = flat if flat is not None else layout.take(job.x, slice(0, n))
+            return _block(job, slice(0, n), block, _Scratch(n, c, job.dt))
     helpers = min(threads, len(starts)) - 1
     todo: Iterator[tuple[int, int]] = enumerate(starts) if helpers < 1 else Claim(starts)
 
@@ -211,7 +247,10 @@ def run(job: Job, threads: int = 1) -> Partial | None:
 
 
 class _Scratch:
-    """Buffers of one thread's blocks: the log-domain copy and the exponentials."""
+    """Buffers of one thread's blocks: the log-domain copy and the exponentials.
+
+    Pages that are never written cost nothing: a buffer a request does not use is free.
+    """
 
     def __init__(self, rows: int, classes: int, dt: np.dtype[np.floating]) -> None:
         self.xl = np.empty((rows, classes), dt)
@@ -235,44 +274,108 @@ def _unshifted(job: Job, rows: slice, block: NDArray[Any], scratch: _Scratch) ->
     dt, k, c = job.dt, len(block), block.shape[1]
     assert job.index is not None
     assert job.loss is not None
-    rr, yb = np.arange(k), job.index[rows]
     xl = block
     if block.dtype != dt or job.temperature != 1.0:
         xl = scratch.xl[:k]
         np.copyto(xl, block, casting="unsafe")
         if job.temperature != 1.0:
             xl /= dt.type(job.temperature)
+    yb = job.index[rows]
     e = scratch.e[:k] if job.probs is None else job.probs[rows]
     np.exp(xl, out=e)
-    xy = xl[rr, yb]
-    ey = np.exp(xy)
-    e[rr, yb] = 0
+    fi = yb + row_starts(k, c)  # flat indices of the labels in e
+    ey = e.take(fi)
+    e.put(fi, 0)
     rest = row_sums(e)  # R_y
-    total = rest + ey  # T
-    sv = rest * np.exp(-xy)
+    sv = rest / ey  # R_y exp(-x_y)
     loss = job.loss[rows]
     np.log1p(sv, out=loss)
     if job.class_weights is not None:
         loss *= job.class_weights[yb]
-    # T finite: no NaN, +inf or overflow; R_y >= c tiny: no term that matters is subnormal
-    # and some logit besides y is finite; sv finite: exp(-x_y) did not overflow. A tiny
-    # temperature that took a finite logit to -inf is an error the shifted form reports.
+    # Per row: e_y finite and normal, R_y / e_y finite (no NaN, +inf or overflow), and
+    # R_y >= c tiny (no term that matters is subnormal; some logit besides y is finite).
+    # Checked on the block's extremes first: the common block passes in four reductions.
     tiny = float(np.finfo(dt).tiny)
-    ok = np.isfinite(total) & (rest >= c * tiny) & np.isfinite(sv)
+    total = None
+    if not (
+        tiny <= ey.min() and ey.max() < np.inf and c * tiny <= rest.min() and sv.max() < np.inf
+    ):
+        ok = (tiny <= ey) & (ey < np.inf) & (c * tiny <= rest) & (sv < np.inf)
+    else:
+        ok = None
     if xl is not block and job.temperature < 1.0:
-        ok &= ~np.any(np.isinf(xl) & np.isfinite(block), axis=1)
+        # A tiny temperature that took a finite logit to -inf: the shifted form reports it.
+        lost = np.any(np.isinf(xl) & np.isfinite(block), axis=1)
+        ok = ~lost if ok is None else ok & ~lost
     if job.probs is not None:
+        total = rest + ey  # T
         # p_k = e_k / T. A subnormal e_k has lost digits, and a 0 all of them; dividing by
         # T < 1/2 would carry the loss into normal probabilities.
-        low = np.flatnonzero(ok & (total < 0.5))
-        if low.size:
-            ok[low] = xl[low].min(axis=1) > np.log(tiny)
+        if not total.min() >= 0.5:
+            low = np.flatnonzero(total < 0.5)
+            low_ok = xl[low].min(axis=1) > _LIMITS[dt].log_tiny
+            if not low_ok.all():
+                ok = np.ones(k, bool) if ok is None else ok
+                ok[low] &= low_ok
         inv = np.reciprocal(total)
         e *= inv[:, None]
-        e[rr, yb] = ey * inv
+        e.put(fi, ey * inv)
     if job.skip is not None:
-        ok &= ~job.skip[rows]
-    return None if ok.all() else ~ok
+        ok = ~job.skip[rows] if ok is None else ok & ~job.skip[rows]
+    return None if ok is None or ok.all() else ~ok
+
+
+# Up to this many logits a plain batch skips the general path's per-call overhead.
+PLAIN_ELEMENTS = 1 << 15
+
+
+def plain(
+    x: Floats, y: Ints, loss: Floats, probs: Floats | None, diagnostics: bool
+) -> Partial | bool | None:
+    """The common small request in one block, or False: :func:`run` must take it.
+
+    ``x``: ``[k, c]`` logits in the compute dtype, C-contiguous, ``c >= 2``, at most
+    ``PLAIN_ELEMENTS``; ``y``: class indices in range. Taken when every
+    ``|x| <= B = (-log(tiny) - log(c) - 2) / 2``: then no exponential, sum or probability
+    overflows or is subnormal in either form and every check of :func:`run` passes, so
+    the same operations, in the same order, give the same bits without them: the unshifted
+    form for the loss and probabilities, the shifted form with diagnostics. What is left
+    out is the general path's per-call overhead (bench/README.md); tests/core/test_gate.py
+    holds the two to the bit.
+    """
+    k, c = x.shape
+    lim = _LIMITS[x.dtype]
+    mag = np.abs(x)
+    top = float(mag.max())
+    if not top <= (-lim.log_tiny - math.log(c) - 2) / 2:  # also NaN
+        return False
+    if not diagnostics:
+        e = np.exp(x, out=mag) if probs is None else np.exp(x, out=probs)
+        fi = y + row_starts(k, c)
+        ey = e.take(fi)
+        e.put(fi, 0)
+        rest = row_sums(e)
+        np.log1p(np.divide(rest, ey, out=loss), out=loss)
+        if probs is not None:
+            inv = np.reciprocal(rest + ey)
+            e *= inv[:, None]
+            e.put(fi, ey * inv)
+        return None
+    pred = x.argmax(axis=1)
+    m = pick(x, pred)
+    sh = shift(x, mag, np.empty_like(x), pred, m)
+    zy = pick(sh.z, y)
+    np.subtract(sh.s, zy, out=loss)
+    if probs is not None:
+        sh.probs(probs)
+    dot = _row_dots(sh.e, sh.z)
+    dot *= sh.inv
+    ent = np.subtract(sh.s, dot, out=dot)
+    tcp = np.exp(zy)
+    tcp *= sh.inv
+    sums = np.add.reduce(np.array((sh.inv, ent, tcp)), axis=1, dtype=np.float64).tolist()
+    correct = int(np.count_nonzero(sh.pred == y))
+    return Partial(k, correct, (sums[0], sums[1], sums[2]), max_abs=top)
 
 
 def _log_domain(
@@ -297,16 +400,41 @@ def _log_domain(
     return xl, True
 
 
+@dataclass
+class _Range:
+    """What a block's extremes prove: ``lo``/``hi`` its smallest value and largest maximum.
+
+    ``plain``: every value finite and no row ignored, so that no row needs looking at for
+    NaN, masked classes or skipping. ``narrow``: the spread ``hi - lo`` keeps every
+    ``exp z`` and every probability a normal number (none is 0, no ``z`` overflows).
+    """
+
+    lo: float
+    hi: float
+    plain: bool
+    narrow: bool
+
+
+def _range(xl: Floats, m: Floats, skip: Mask | None) -> _Range:
+    lo = float(np.minimum.reduce(xl, axis=None))
+    hi = float(np.maximum.reduce(m))
+    plain = skip is None and -np.inf < lo and hi < np.inf  # False for NaN as well
+    # exp(lo - hi) / classes >= 4 tiny: every probability and exponential is normal.
+    c = xl.shape[1]
+    narrow = plain and hi - lo < -_LIMITS[xl.dtype].log_tiny - math.log(c) - 2
+    return _Range(lo, hi, plain, narrow)
+
+
 def _shifted(job: Job, idx: slice | Ints, block: NDArray[Any], scratch: _Scratch) -> Partial | None:
     """The shifted form of ``block`` (rows ``idx``) into every output; its diagnostics."""
     k = len(block)
-    rr = np.arange(k)
     xl, owned = _log_domain(job, idx, block, scratch)
     skip = None if job.skip is None else job.skip[idx]
     pred = np.argmax(xl, axis=1)
-    m = xl[rr, pred]
+    m = pick(xl, pred)
+    rng = _range(xl, m, skip)
     junk = None
-    if not np.isfinite(m).all():
+    if not rng.plain and not np.isfinite(m).all():
         # NaN, +inf or no finite value: an error unless the row is ignored; an ignored one
         # is computed as zeros and its outputs reported as NaN.
         junk = ~np.isfinite(m)
@@ -317,7 +445,7 @@ def _shifted(job: Job, idx: slice | Ints, block: NDArray[Any], scratch: _Scratch
             xl, owned = xl.copy(), True
         xl[junk], pred[junk], m[junk] = 0, 0, 0
     scored = None if skip is None else ~skip
-    part = _numerical(job, xl, m, scored) if job.diagnostics else None
+    part = _numerical(job, xl, m, scored, rng) if job.diagnostics else None
     truth = job.index[idx] if job.index is not None else None
     ylab = None
     if job.target is not None:
@@ -328,8 +456,9 @@ def _shifted(job: Job, idx: slice | Ints, block: NDArray[Any], scratch: _Scratch
     if job.per_sample is not None and truth is not None:
         rank = true_class_rank(xl, truth)
     sh = shift(xl, xl if owned else scratch.xl[:k], scratch.e[:k], pred, m)
+    zy = None
     if job.loss is not None:
-        _loss(job, idx, sh, truth, ylab, block)
+        zy = _loss(job, idx, sh, truth, ylab, block, rng)
     if job.lse is not None:
         job.lse[idx] = sh.m + sh.s
     if job.log_probs is not None:
@@ -346,7 +475,7 @@ def _shifted(job: Job, idx: slice | Ints, block: NDArray[Any], scratch: _Scratch
             job.probs[idx] = p
     if part is None:
         return None
-    return _diagnose(job, idx, sh, p, truth, ylab, scored, rank, part)
+    return _diagnose(job, idx, sh, p, truth, ylab, zy, scored, rank, rng, part)
 
 
 def _rows_of(idx: slice | Ints, mask: Mask) -> Ints:
@@ -362,33 +491,41 @@ def _loss(
     truth: Ints | None,
     ylab: NDArray[Any] | None,
     block: NDArray[Any],
-) -> None:
-    """Per-row loss of the shifted form into ``job.loss`` (class weights and smoothing in)."""
+    rng: _Range,
+) -> Floats | None:
+    """Per-row loss of the shifted form into ``job.loss`` (class weights and smoothing in).
+
+    Returns ``z_y`` for index labels (None for probability labels).
+    """
     assert job.loss is not None
     c, w, eps = sh.z.shape[1], job.class_weights, job.smoothing
-    rr = np.arange(len(sh.z))
+    zy = None
+    over = None
     if ylab is None:
         assert truth is not None
-        zy = sh.z[rr, truth]
+        zy = pick(sh.z, truth)
         loss: Floats = sh.s - zy
         if w is not None:
             loss *= w[truth]
         if eps > 0:
             loss = (1 - eps) * loss + (eps / c) * _weighted_nll(sh, w)
-        # z_y = -inf from a finite x_y: the spread overflowed the precision (a masked
-        # class, x_y = -inf, has loss inf rightly).
-        over = np.isinf(zy) & np.isfinite(block[rr, truth])
+        if not rng.plain or rng.hi - rng.lo > 0.5 * _LIMITS[job.dt].max:
+            # z_y = -inf from a finite x_y: the spread overflowed the precision (a masked
+            # class, x_y = -inf, has loss inf rightly).
+            over = np.isinf(zy) & np.isfinite(block[np.arange(len(block)), truth])
     else:
         yf = ylab.astype(job.dt)
         if eps > 0:
             yf = yf * job.dt.type(1 - eps) + job.dt.type(eps / c)
         loss = _weighted_nll(sh, yf if w is None else yf * w)
-        over = np.isinf(loss) & np.isfinite(block).all(axis=1)
+        if not rng.plain or rng.hi - rng.lo > 0.5 * _LIMITS[job.dt].max:
+            over = np.isinf(loss) & np.isfinite(block).all(axis=1)
     if job.skip is not None:
         skip = job.skip[idx]
         loss[skip] = 0
-        over &= ~skip
-    if over.any():
+        if over is not None:
+            over &= ~skip
+    if over is not None and over.any():
         r = int(_rows_of(idx, over)[0])
         where = job.layout.row_index(r)
         raise InvalidValue(
@@ -397,6 +534,7 @@ def _loss(
             (job.name, *where),
         )
     job.loss[idx] = loss
+    return zy
 
 
 def _weighted_nll(sh: Shifted, coef: Floats | None) -> Floats:
@@ -411,16 +549,23 @@ def _weighted_nll(sh: Shifted, coef: Floats | None) -> Floats:
     return out
 
 
-def _numerical(job: Job, xl: Floats, m: Floats, scored: Mask | None) -> Partial:
+def _numerical(job: Job, xl: Floats, m: Floats, scored: Mask | None, rng: _Range) -> Partial:
     """``max |x|`` (finite), rows where ``exp(x)`` overflows / a finite one underflows.
 
     ``m``: the row maxima, finite (checked).
     """
-    over, under = exp_limits(job.dt)
+    over, under = _LIMITS[job.dt].over, _LIMITS[job.dt].under
+    part = Partial()
+    if rng.plain:  # the block's extremes answer unless they cross a threshold
+        part.max_abs = max(abs(rng.lo), abs(rng.hi))
+        if rng.hi > over:
+            part.overflow = int(np.count_nonzero(m > over))
+        if rng.lo <= under:
+            part.underflow = int(np.count_nonzero(xl.min(axis=1) <= under))
+        return part
     hi, lo = m, xl.min(axis=1)
     if scored is not None:
         hi, lo = hi[scored], lo[scored]
-    part = Partial()
     if not len(hi):
         return part
     masked = np.flatnonzero(np.isinf(lo))  # -inf: masked classes; their finite values
@@ -441,43 +586,48 @@ def _diagnose(
     p: Floats | None,
     truth: Ints | None,
     ylab: NDArray[Any] | None,
+    zy: Floats | None,
     scored: Mask | None,
     rank: NDArray[np.int64] | None,
+    rng: _Range,
     part: Partial,
 ) -> Partial:
-    """Confidence ``1 / S``, entropy ``s - sum p z``, true-class probability, counts."""
-    rr = np.arange(len(sh.z))
+    """Confidence ``1 / S``, entropy ``s - sum p z``, true-class probability, counts.
+
+    ``zy``: ``z`` of the index labels, when the loss took it.
+    """
     conf = sh.inv
-    # sum_k e_k z_k: 0 * -inf is NaN where a class is masked; those rows add the terms
-    # with e_k > 0 only.
-    dot = _row_dots(sh.e, sh.z)
-    masked = np.flatnonzero(np.isnan(dot))
-    if masked.size:
-        ez = sh.e[masked] * sh.z[masked]
-        dot[masked] = np.sum(ez, axis=1, where=sh.e[masked] > 0)
-    ent = sh.s - dot * sh.inv
+    dot = _row_dots(sh.e, sh.z)  # sum_k e_k z_k
+    if not rng.plain:
+        # 0 * -inf is NaN where a class is masked: those rows add the terms with e_k > 0.
+        masked = np.flatnonzero(np.isnan(dot))
+        if masked.size:
+            ez = sh.e[masked] * sh.z[masked]
+            dot[masked] = np.sum(ez, axis=1, where=sh.e[masked] > 0)
+    dot *= sh.inv
+    ent = np.subtract(sh.s, dot, out=dot)
     tcp = None
     if truth is not None:
         if ylab is None:
-            ey = sh.e[rr, truth]
-            ey[sh.pred == truth] = 1  # the maximum's term was set to 0
-            tcp = ey * sh.inv
+            tcp = np.exp(pick(sh.z, truth) if zy is None else zy)
+            tcp *= sh.inv
         else:
             assert p is not None
             tcp = np.sum(ylab.astype(job.dt) * p, axis=1)
-    # A probability is 0 only where e_k / S rounds to 0: rows whose smallest does.
-    zmin = sh.z.min(axis=1)
-    zero_rows = np.flatnonzero(np.exp(zmin) * sh.inv == 0)
-    if scored is not None:
-        zero_rows = zero_rows[scored[zero_rows]]
-    if zero_rows.size:
-        pz = sh.e[zero_rows] * sh.inv[zero_rows, None]
-        pz[np.arange(zero_rows.size), sh.pred[zero_rows]] = 1  # never 0
-        part.zero_probs = int(np.count_nonzero(pz == 0))
-    values = [conf, ent] + ([] if tcp is None else [tcp])
+    if not rng.narrow:
+        # A probability is 0 only where e_k / S rounds to 0: rows whose smallest does.
+        zmin = sh.z.min(axis=1)
+        zero_rows = np.flatnonzero(np.exp(zmin) * sh.inv == 0)
+        if scored is not None:
+            zero_rows = zero_rows[scored[zero_rows]]
+        if zero_rows.size:
+            pz = sh.e[zero_rows] * sh.inv[zero_rows, None]
+            pz[np.arange(zero_rows.size), sh.pred[zero_rows]] = 1  # never 0
+            part.zero_probs = int(np.count_nonzero(pz == 0))
+    values = (conf, ent) if tcp is None else (conf, ent, tcp)
     if scored is None:
-        part.count = len(rr)
-        sums = np.add.reduce(np.stack(values), axis=1, dtype=np.float64).tolist()
+        part.count = len(conf)
+        sums = np.add.reduce(np.array(values), axis=1, dtype=np.float64).tolist()
         if truth is not None:
             part.correct = int(np.count_nonzero(sh.pred == truth))
     else:
@@ -487,27 +637,38 @@ def _diagnose(
             part.correct = int(np.count_nonzero((sh.pred == truth) & scored))
     part.sums = (sums[0], sums[1], sums[2] if tcp is not None else 0.0)
     if job.per_sample is not None:
-        c = sh.z.shape[1]
-        if c > 1:
-            second = sh.e.max(axis=1)  # the maximum's term is 0 in e: the runner-up
-            margin = conf - second * sh.inv
-        else:
-            margin = conf
-        values_by_name: dict[str, NDArray[Any] | None] = {
-            "predicted_class": sh.pred,
-            "confidence": conf,
-            "true_class_prob": tcp,
-            "margin": margin,
-            "true_class_rank": rank,
-            "entropy": ent,
-        }
-        for name, v in values_by_name.items():
-            if v is None:
-                continue
-            if scored is None:
-                job.per_sample[name][idx] = v
-            else:
-                out = job.per_sample[name][idx]
-                out[scored] = v[scored]
-                job.per_sample[name][idx] = out
+        _store(job, idx, sh, conf, tcp, ent, rank, scored)
     return part
+
+
+def _store(
+    job: Job,
+    idx: slice | Ints,
+    sh: Shifted,
+    conf: Floats,
+    tcp: Floats | None,
+    ent: Floats,
+    rank: NDArray[np.int64] | None,
+    scored: Mask | None,
+) -> None:
+    """The per-sample diagnostics of the block's scored rows into ``job.per_sample``."""
+    assert job.per_sample is not None
+    # The runner-up: the maximum's term is 0 in e.
+    margin = conf - sh.e.max(axis=1) * sh.inv if sh.e.shape[1] > 1 else conf
+    values = {
+        "predicted_class": sh.pred,
+        "confidence": conf,
+        "true_class_prob": tcp,
+        "margin": margin,
+        "true_class_rank": rank,
+        "entropy": ent,
+    }
+    for name, v in values.items():
+        if v is None:
+            continue
+        if scored is None:
+            job.per_sample[name][idx] = v
+        else:
+            out = job.per_sample[name][idx]
+            out[scored] = v[scored]
+            job.per_sample[name][idx] = out

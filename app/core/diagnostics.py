@@ -20,16 +20,57 @@ from app.core.results import (
     PerSampleDiagnostics,
 )
 
-__all__ = ["DiagnosticsAccumulator"]
+__all__ = ["DiagnosticsAccumulator", "per_sample_arrays", "softmax_diagnostics"]
 
 Mask = NDArray[np.bool_]
 Floats = NDArray[np.floating]
 
 
-class DiagnosticsAccumulator:
-    """Sums of the batch diagnostics and, if asked, the per-sample arrays.
+def per_sample_arrays(dtype: np.dtype[np.floating], size: int) -> dict[str, NDArray[Any]]:
+    """Per-sample diagnostic arrays of ``size`` elements: -1 and NaN until written."""
+    ints = {k: np.full(size, -1, np.int64) for k in ("predicted_class", "true_class_rank")}
+    floats = {
+        k: np.full(size, np.nan, dtype)
+        for k in ("confidence", "true_class_prob", "margin", "entropy")
+    }
+    return {**ints, **floats}
 
-    ``size`` is the number of loss elements (rows for softmax, elements for binary).
+
+def softmax_diagnostics(
+    part: Partial,
+    arrays: dict[str, NDArray[Any]] | None,
+    shape: tuple[int, ...],
+    has_truth: bool,
+) -> Diagnostics:
+    """Diagnostics of softmax rows from their sums (:func:`app.core._rows.run`).
+
+    Means over the scored rows; ``arrays``: the per-sample ones, reshaped to ``shape``.
+    """
+    n = part.count
+    conf, ent, tcp = part.sums
+    per = None
+    if arrays is not None:
+        per = PerSampleDiagnostics(**{k: v.reshape(shape) for k, v in arrays.items()})
+    return Diagnostics(
+        count=n,
+        accuracy=(part.correct / n if n else None) if has_truth else None,
+        mean_confidence=conf / n if n else None,
+        mean_entropy=ent / n if n else None,
+        mean_true_class_prob=(tcp / n if n else None) if has_truth else None,
+        numerical=NumericalDiagnostics(
+            max_abs_logit=part.max_abs,
+            overflow_rows=part.overflow,
+            underflow_rows=part.underflow,
+            zero_probs=part.zero_probs,
+        ),
+        per_sample=per,
+    )
+
+
+class DiagnosticsAccumulator:
+    """Binary cross-entropy's diagnostics: sums and, if asked, the per-sample arrays.
+
+    ``size`` is the number of loss elements.
     """
 
     def __init__(self, dtype: np.dtype[np.floating], size: int, per_sample: bool) -> None:
@@ -40,14 +81,7 @@ class DiagnosticsAccumulator:
         self.sums = np.zeros(3)  # confidence, entropy, true-class probability
         self.max_abs = 0.0
         self.overflow = self.underflow = self.zero_probs = 0
-        self.arrays: dict[str, NDArray[Any]] | None = None
-        if per_sample:
-            ints = {k: np.full(size, -1, np.int64) for k in ("predicted_class", "true_class_rank")}
-            floats = {
-                k: np.full(size, np.nan, dtype)
-                for k in ("confidence", "true_class_prob", "margin", "entropy")
-            }
-            self.arrays = {**ints, **floats}
+        self.arrays = per_sample_arrays(dtype, size) if per_sample else None
 
     def binary(
         self,
@@ -102,16 +136,6 @@ class DiagnosticsAccumulator:
                 out = self.arrays[name][sl]
                 out[scored] = v[scored]
                 self.arrays[name][sl] = out  # a no-op for a slice, needed for row indices
-
-    def add(self, part: Partial) -> None:
-        """Add the diagnostics of softmax rows (:func:`app.core._rows.run`)."""
-        self.count += part.count
-        self.correct += part.correct
-        self.sums += part.sums
-        self.max_abs = max(self.max_abs, part.max_abs)
-        self.overflow += part.overflow
-        self.underflow += part.underflow
-        self.zero_probs += part.zero_probs
 
     def result(self, shape: Any, has_truth: bool) -> Diagnostics:
         """Means over the scored samples; ``shape`` reshapes flat per-sample arrays."""

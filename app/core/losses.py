@@ -12,7 +12,7 @@ from app.core._dtypes import compute_dtype, precision_name
 from app.core._gate import admit
 from app.core._layout import Layout
 from app.core._reduce import reduce
-from app.core._rows import Job, run
+from app.core._rows import PLAIN_ELEMENTS, Job, plain, run
 from app.core._validate import (
     check_axis,
     check_class_weights,
@@ -23,7 +23,7 @@ from app.core._validate import (
     check_sample_weights,
     check_temperature_fits,
 )
-from app.core.diagnostics import DiagnosticsAccumulator
+from app.core.diagnostics import per_sample_arrays, softmax_diagnostics
 from app.core.errors import InvalidOption, InvalidShape
 from app.core.options import LossOptions
 from app.core.results import LossResult
@@ -76,12 +76,59 @@ def score_cross_entropy(predictions: Any, labels: Any, opts: LossOptions) -> Los
         # The common request, its checks proved by its types and options (app.core._gate):
         # labels in range and the compute dtype the input's own. Its data are checked by
         # the kernel's arithmetic, as everyone's.
-        x, dt = predictions, admitted
+        x, (dt, unsigned) = predictions, admitted
         layout = Layout(x.shape, x.ndim - 1)
         flat_y = labels.reshape(-1)
-        if flat_y.size and int(flat_y.max()) < layout.classes and int(flat_y.min()) >= 0:
+        # Read as unsigned, a negative label is huge: one argmax checks both ends.
+        wide = flat_y.view(unsigned)
+        if wide.item(wide.argmax()) < layout.classes:
+            quick = _plain(x, layout, flat_y, opts)
+            if quick is not None:
+                return quick
             return _score(x, layout, dt, "index", flat_y, None, None, None, opts)
     return _score_checked(predictions, labels, opts)
+
+
+_PLAIN_OUTPUTS: tuple[frozenset[str], ...] = (
+    frozenset(),
+    frozenset({"per_sample"}),
+    frozenset({"per_sample", "probs"}),
+)
+
+
+def _plain(
+    x: NDArray[Any], layout: Layout, y: NDArray[Any], opts: LossOptions
+) -> LossResult | None:
+    """An admitted request of one plain block through :func:`app.core._rows.plain`, or None."""
+    n, c = layout.rows, layout.classes
+    if (
+        x.size > PLAIN_ELEMENTS
+        or c < 2
+        or not x.flags.c_contiguous
+        or opts.per_sample_diagnostics
+        or opts.outputs not in _PLAIN_OUTPUTS
+    ):
+        return None
+    per = np.empty(n, x.dtype)
+    probs = np.empty((n, c), x.dtype) if "probs" in opts.outputs else None
+    part = plain(x.reshape(n, c), y, per, probs, opts.diagnostics)
+    if part is False:
+        return None
+    loss_sum = float(np.add.reduce(per, axis=None, dtype=np.float64))
+    reduction = opts.reduction
+    lead = layout.lead_shape
+    return LossResult(
+        loss=None if reduction == "none" else loss_sum / n if reduction == "mean" else loss_sum,
+        loss_sum=loss_sum,
+        total_weight=float(n),
+        per_sample=per.reshape(lead),
+        probs=None if probs is None else probs.reshape(x.shape),
+        log_probs=None,
+        diagnostics=None if part is None else softmax_diagnostics(part, None, lead, True),  # type: ignore[arg-type]
+        label_kind="index",
+        precision=precision_name(x.dtype),
+        reduction=reduction,
+    )
 
 
 def _score_checked(predictions: Any, labels: Any, opts: LossOptions) -> LossResult:
@@ -141,7 +188,7 @@ def _score(
     sw, b = _scaled(sw)
     sw_flat = None if sw is None else sw.reshape(-1)
     outs = {k: np.empty((n, c), dt) for k in ("probs", "log_probs") if k in opts.outputs}
-    acc = DiagnosticsAccumulator(dt, n, opts.per_sample_diagnostics) if opts.diagnostics else None
+    arrays = per_sample_arrays(dt, n) if opts.diagnostics and opts.per_sample_diagnostics else None
     per = np.empty(n, dt)
     job = Job(
         x=x,
@@ -158,12 +205,10 @@ def _score(
         loss=per,
         probs=outs.get("probs"),
         log_probs=outs.get("log_probs"),
-        diagnostics=acc is not None,
-        per_sample=None if acc is None else acc.arrays,
+        diagnostics=opts.diagnostics,
+        per_sample=arrays,
     )
     part = run(job, opts.threads)
-    if acc is not None and part is not None:
-        acc.add(part)
     # Each sample's weight: its label's class weight (index labels) times its sample weight.
     weight: Floats | None = None
     if label_kind == "index" and cw is not None:
@@ -183,16 +228,15 @@ def _score(
         loss_sum, total = math.ldexp(loss_sum, a + b), math.ldexp(total, a + b)
         if opts.reduction == "sum":
             loss = loss_sum
+    lead = layout.lead_shape
     return LossResult(
         loss=loss,
         loss_sum=loss_sum,
         total_weight=total,
-        per_sample=per.reshape(layout.lead_shape),
+        per_sample=per.reshape(lead),
         probs=layout.unflatten(outs["probs"]) if "probs" in outs else None,
         log_probs=layout.unflatten(outs["log_probs"]) if "log_probs" in outs else None,
-        diagnostics=None
-        if acc is None
-        else acc.result(lambda v: v.reshape(layout.lead_shape), has_truth=True),
+        diagnostics=None if part is None else softmax_diagnostics(part, arrays, lead, True),
         label_kind=label_kind,  # type: ignore[arg-type]
         precision=precision_name(dt),
         reduction=opts.reduction,
