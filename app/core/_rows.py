@@ -445,6 +445,8 @@ def _shifted(job: Job, idx: slice | Ints, block: NDArray[Any], scratch: _Scratch
             xl, owned = xl.copy(), True
         xl[junk], pred[junk], m[junk] = 0, 0, 0
     scored = None if skip is None else ~skip
+    if not rng.narrow:
+        _check_span(job, idx, xl, m, scored)
     part = _numerical(job, xl, m, scored, rng) if job.diagnostics else None
     truth = job.index[idx] if job.index is not None else None
     ylab = None
@@ -455,7 +457,11 @@ def _shifted(job: Job, idx: slice | Ints, block: NDArray[Any], scratch: _Scratch
     rank = None
     if job.per_sample is not None and truth is not None:
         rank = true_class_rank(xl, truth)
-    sh = shift(xl, xl if owned else scratch.xl[:k], scratch.e[:k], pred, m)
+    # The exponentials go straight into the probabilities when they are asked for; they
+    # are normalised in place once the diagnostics have read them.
+    direct = job.probs is not None and isinstance(idx, slice)
+    e = job.probs[idx] if direct else scratch.e[:k]  # type: ignore[index]
+    sh = shift(xl, xl if owned else scratch.xl[:k], e, pred, m)
     zy = None
     if job.loss is not None:
         zy = _loss(job, idx, sh, truth, ylab, block, rng)
@@ -465,17 +471,38 @@ def _shifted(job: Job, idx: slice | Ints, block: NDArray[Any], scratch: _Scratch
         job.log_probs[idx] = sh.z - sh.s[:, None]
         if junk is not None:
             job.log_probs[_rows_of(idx, junk)] = np.nan
-    p = None
-    if job.probs is not None or (job.diagnostics and ylab is not None):
-        direct = job.probs is not None and isinstance(idx, slice)
-        p = sh.probs(job.probs[idx] if direct else np.empty_like(sh.e))  # type: ignore[index]
+    if part is not None:
+        part = _diagnose(job, idx, sh, truth, ylab, zy, scored, rank, rng, part)
+    if job.probs is not None:
+        p = sh.probs(sh.e)
         if junk is not None:
             p[junk] = np.nan
-        if job.probs is not None and not direct:
+        if not direct:
             job.probs[idx] = p
-    if part is None:
-        return None
-    return _diagnose(job, idx, sh, p, truth, ylab, zy, scored, rank, rng, part)
+    return part
+
+
+def _check_span(job: Job, idx: slice | Ints, xl: Floats, m: Floats, scored: Mask | None) -> None:
+    """Refuse a scored row whose finite values span more than the precision can hold.
+
+    ``z = x - m`` would be -inf for a finite ``x``: its log-probability and loss would be
+    -inf and inf, answers that look like a masked class. Rare: only blocks that are not
+    narrow are looked at.
+    """
+    top = _LIMITS[job.dt].max
+    with np.errstate(invalid="ignore"):
+        lo = np.min(xl, axis=1, where=np.isfinite(xl), initial=np.inf)
+    span = m.astype(np.float64) - lo.astype(np.float64)
+    wide = span > top  # False where lo is inf (one finite value) or NaN
+    if scored is not None:
+        wide &= scored
+    if wide.any():
+        where = job.layout.row_index(int(_rows_of(idx, wide)[0]))
+        raise InvalidValue(
+            f"{job.name} row {list(where)} spans {float(span[wide][0]):.4g}, more than"
+            f" {job.dt.name} can hold ({top:.4g}): compute in float64 or rescale",
+            (job.name, *where),
+        )
 
 
 def _rows_of(idx: slice | Ints, mask: Mask) -> Ints:
@@ -500,7 +527,6 @@ def _loss(
     assert job.loss is not None
     c, w, eps = sh.z.shape[1], job.class_weights, job.smoothing
     zy = None
-    over = None
     if ylab is None:
         assert truth is not None
         zy = pick(sh.z, truth)
@@ -509,30 +535,13 @@ def _loss(
             loss *= w[truth]
         if eps > 0:
             loss = (1 - eps) * loss + (eps / c) * _weighted_nll(sh, w)
-        if not rng.plain or rng.hi - rng.lo > 0.5 * _LIMITS[job.dt].max:
-            # z_y = -inf from a finite x_y: the spread overflowed the precision (a masked
-            # class, x_y = -inf, has loss inf rightly).
-            over = np.isinf(zy) & np.isfinite(block[np.arange(len(block)), truth])
     else:
         yf = ylab.astype(job.dt)
         if eps > 0:
             yf = yf * job.dt.type(1 - eps) + job.dt.type(eps / c)
         loss = _weighted_nll(sh, yf if w is None else yf * w)
-        if not rng.plain or rng.hi - rng.lo > 0.5 * _LIMITS[job.dt].max:
-            over = np.isinf(loss) & np.isfinite(block).all(axis=1)
     if job.skip is not None:
-        skip = job.skip[idx]
-        loss[skip] = 0
-        if over is not None:
-            over &= ~skip
-    if over is not None and over.any():
-        r = int(_rows_of(idx, over)[0])
-        where = job.layout.row_index(r)
-        raise InvalidValue(
-            f"{job.name} row {list(where)} spans more than {job.dt.name} can hold: its loss"
-            " overflows; compute in float64 or rescale the logits",
-            (job.name, *where),
-        )
+        loss[job.skip[idx]] = 0
     job.loss[idx] = loss
     return zy
 
@@ -583,7 +592,6 @@ def _diagnose(
     job: Job,
     idx: slice | Ints,
     sh: Shifted,
-    p: Floats | None,
     truth: Ints | None,
     ylab: NDArray[Any] | None,
     zy: Floats | None,
@@ -598,8 +606,9 @@ def _diagnose(
     """
     conf = sh.inv
     dot = _row_dots(sh.e, sh.z)  # sum_k e_k z_k
-    if not rng.plain:
-        # 0 * -inf is NaN where a class is masked: those rows add the terms with e_k > 0.
+    if not rng.narrow:
+        # 0 * -inf is NaN where z_k = -inf (a masked class, or a spread past the range):
+        # those rows add the terms with e_k > 0.
         masked = np.flatnonzero(np.isnan(dot))
         if masked.size:
             ez = sh.e[masked] * sh.z[masked]
@@ -611,9 +620,10 @@ def _diagnose(
         if ylab is None:
             tcp = np.exp(pick(sh.z, truth) if zy is None else zy)
             tcp *= sh.inv
-        else:
-            assert p is not None
-            tcp = np.sum(ylab.astype(job.dt) * p, axis=1)
+        else:  # sum_c y_c p_c, the maximum's term (e = 1) added back
+            yl = ylab.astype(job.dt)
+            tcp = _row_dots(yl, sh.e) + pick(yl, sh.pred)
+            tcp *= sh.inv
     if not rng.narrow:
         # A probability is 0 only where e_k / S rounds to 0: rows whose smallest does.
         zmin = sh.z.min(axis=1)

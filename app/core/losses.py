@@ -224,8 +224,10 @@ def _score(
     if a + b:
         # Back to the caller's weights: sums and per-sample losses past the range are inf,
         # as IEEE arithmetic rounds them; the mean was taken before.
-        per = np.ldexp(per, a + b).astype(dt)
-        loss_sum, total = math.ldexp(loss_sum, a + b), math.ldexp(total, a + b)
+        with np.errstate(over="ignore"):
+            per = np.ldexp(per, a + b).astype(dt)
+            loss_sum = float(np.ldexp(np.float64(loss_sum), a + b))
+            total = float(np.ldexp(np.float64(total), a + b))
         if opts.reduction == "sum":
             loss = loss_sum
     lead = layout.lead_shape
