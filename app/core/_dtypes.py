@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["compute_dtype", "exp_limits", "precision_name", "sum_tolerance"]
+__all__ = ["Limits", "compute_dtype", "exp_limits", "limits", "precision_name", "sum_tolerance"]
 
 # Tolerance for "sums to 1" checks (probability labels, probs rows, log_probs rows),
 # scaled to the dtype of the array checked. JSON decimals of float32 model outputs
@@ -87,3 +89,21 @@ def _boundary(
             a = mid
         else:
             b = mid
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A compute dtype's range: smallest normal, its log, largest finite, exp() limits."""
+
+    tiny: float
+    log_tiny: float
+    max: float
+    over: float
+    under: float
+
+
+@cache
+def limits(dtype: np.dtype[np.floating]) -> Limits:
+    """The :class:`Limits` of ``dtype``, computed once."""
+    info = np.finfo(dtype)
+    return Limits(float(info.tiny), math.log(float(info.tiny)), float(info.max), *exp_limits(dtype))

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from app.core._dtypes import exp_limits
+from app.core._dtypes import limits
 from app.core._inputs import check_block, log_domain, unusable_rows
 from app.core._layout import Layout
 from app.core._pool import POOL, Claim
@@ -68,28 +68,6 @@ _SMALL_ROWS = 2048  # as in app.core.softmax
 Floats = NDArray[np.floating]
 Ints = NDArray[np.intp]
 Mask = NDArray[np.bool_]
-
-
-@dataclass(frozen=True)
-class _Limits:
-    """A compute dtype's constants: smallest normal, its log, largest finite, exp limits."""
-
-    tiny: float
-    log_tiny: float
-    max: float
-    over: float
-    under: float
-
-
-_LIMITS = {
-    np.dtype(dt): _Limits(
-        float(np.finfo(dt).tiny),
-        math.log(float(np.finfo(dt).tiny)),
-        float(np.finfo(dt).max),
-        *exp_limits(np.dtype(dt)),
-    )
-    for dt in (np.float32, np.float64)
-}
 
 
 def _row_dots(a: Floats, b: Floats) -> Floats:
@@ -295,7 +273,7 @@ def _unshifted(job: Job, rows: slice, block: NDArray[Any], scratch: _Scratch) ->
     # Per row: e_y finite and normal, R_y / e_y finite (no NaN, +inf or overflow), and
     # R_y >= c tiny (no term that matters is subnormal; some logit besides y is finite).
     # Checked on the block's extremes first: the common block passes in four reductions.
-    tiny = float(np.finfo(dt).tiny)
+    tiny = limits(dt).tiny
     total = None
     if not (
         tiny <= ey.min() and ey.max() < np.inf and c * tiny <= rest.min() and sv.max() < np.inf
@@ -313,7 +291,7 @@ def _unshifted(job: Job, rows: slice, block: NDArray[Any], scratch: _Scratch) ->
         # T < 1/2 would carry the loss into normal probabilities.
         if not total.min() >= 0.5:
             low = np.flatnonzero(total < 0.5)
-            low_ok = xl[low].min(axis=1) > _LIMITS[dt].log_tiny
+            low_ok = xl[low].min(axis=1) > limits(dt).log_tiny
             if not low_ok.all():
                 ok = np.ones(k, bool) if ok is None else ok
                 ok[low] &= low_ok
@@ -344,7 +322,7 @@ def plain(
     holds the two to the bit.
     """
     k, c = x.shape
-    lim = _LIMITS[x.dtype]
+    lim = limits(x.dtype)
     mag = np.abs(x)
     top = float(mag.max())
     if not top <= (-lim.log_tiny - math.log(c) - 2) / 2:  # also NaN
@@ -421,7 +399,7 @@ def _range(xl: Floats, m: Floats, skip: Mask | None) -> _Range:
     plain = skip is None and -np.inf < lo and hi < np.inf  # False for NaN as well
     # exp(lo - hi) / classes >= 4 tiny: every probability and exponential is normal.
     c = xl.shape[1]
-    narrow = plain and hi - lo < -_LIMITS[xl.dtype].log_tiny - math.log(c) - 2
+    narrow = plain and hi - lo < -limits(xl.dtype).log_tiny - math.log(c) - 2
     return _Range(lo, hi, plain, narrow)
 
 
@@ -489,7 +467,7 @@ def _check_span(job: Job, idx: slice | Ints, xl: Floats, m: Floats, scored: Mask
     -inf and inf, answers that look like a masked class. Rare: only blocks that are not
     narrow are looked at.
     """
-    top = _LIMITS[job.dt].max
+    top = limits(job.dt).max
     with np.errstate(invalid="ignore"):
         lo = np.min(xl, axis=1, where=np.isfinite(xl), initial=np.inf)
     span = m.astype(np.float64) - lo.astype(np.float64)
@@ -563,7 +541,7 @@ def _numerical(job: Job, xl: Floats, m: Floats, scored: Mask | None, rng: _Range
 
     ``m``: the row maxima, finite (checked).
     """
-    over, under = _LIMITS[job.dt].over, _LIMITS[job.dt].under
+    over, under = limits(job.dt).over, limits(job.dt).under
     part = Partial()
     if rng.plain:  # the block's extremes answer unless they cross a threshold
         part.max_abs = max(abs(rng.lo), abs(rng.hi))
