@@ -5,7 +5,7 @@ the cast to the compute precision), so any difference is the service's own round
 Tolerances are relative, ``TOL = 64 eps`` of the compute precision (float32 7.6e-6,
 float64 1.4e-14), times the conditioning of each quantity:
 
-- the loss ``-log p_y``: ``TOL``;
+- the loss ``-log p_y``: ``LOSS_TOL = 16 eps``, a sum of non-negative terms;
 - a probability ``p`` that is a normal number: ``TOL max(1, |log p|)`` (exp turns the
   rounding of its argument into a relative error: softmax's own conditioning); a
   subnormal one has lost digits whoever computes it and is not compared;
@@ -26,6 +26,9 @@ mpmath.mp.dps = 50
 
 DTYPES = (np.float32, np.float64)
 TOL = {np.dtype(dt): 64 * float(np.finfo(dt).eps) for dt in DTYPES}
+# The loss alone: measured at most 5.3 eps over every regime of bench/accuracy.py, where
+# PyTorch loses every digit of small losses (bench/README.md, "Accuracy").
+LOSS_TOL = {np.dtype(dt): 16 * float(np.finfo(dt).eps) for dt in DTYPES}
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def tiny(dt: Any) -> float:
 
 def assert_loss(got: float, want: Any, dt: Any, where: Any = None) -> None:
     w = float(want)
-    assert abs(got - w) <= TOL[np.dtype(dt)] * w + tiny(dt), (where, got, w)
+    assert abs(got - w) <= LOSS_TOL[np.dtype(dt)] * w + tiny(dt), (where, got, w)
 
 
 def assert_probs(got: np.ndarray, ref: Exact, dt: Any, where: Any = None) -> None:

@@ -1,9 +1,9 @@
-"""Softmax and its cross-entropy for a block of rows: the one implementation of the maths.
+"""Softmax cross-entropy and its diagnostics over blocks of rows: the one kernel.
 
-Every softmax the core computes (:func:`score_cross_entropy`, :func:`score_softmax`, the
-public ``logsumexp``/``log_softmax``/``softmax``) is computed here on ``[rows, classes]``
+:func:`score_cross_entropy` and :func:`score_softmax` compute here, on ``[rows, classes]``
 blocks of ``x`` in the log domain (logits / T, log-probabilities, or the log of clipped
-probabilities), in one of two forms:
+probabilities); the shifted form is :func:`app.core.softmax.shift`, which the public
+``logsumexp``/``log_softmax``/``softmax`` share. Two forms:
 
 **Shifted** (every request): ``j = argmax x`` (the first on ties), ``m = x_j``,
 ``z = x - m <= 0``, ``e = exp z`` (``e_j = 1``), ``R = sum_{k != j} e_k`` and
@@ -22,6 +22,9 @@ relative precision however small the loss) and ``p = e / T``. It saves the row m
 and the shifted copy (bench/README.md). A row it cannot take -- NaN or +inf, a sum
 that overflows or is subnormal, ``exp(-x_y)`` overflowing, or probabilities that would
 come from subnormal exponentials -- is recomputed in the shifted form in the same call.
+
+:func:`plain` is the same operations on one small block whose logits are bounded, without
+the general path's per-call overhead.
 
 Both forms check the data as part of the arithmetic: a row with NaN, +inf or no finite
 value has no finite maximum (shifted) or no finite usable sum (unshifted), and only then
