@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from app.core._dtypes import compute_dtype, precision_name, sum_tolerance
 from app.core._layout import Layout
-from app.core._reduce import reduce
+from app.core._reduce import reduce, scaled, unscaled
 from app.core._sigmoid import bad_predictions, neg_log_sigmoids, raise_first, times, unusable
 from app.core._validate import (
     check_axis,
@@ -92,6 +92,9 @@ def score_binary_cross_entropy(predictions: Any, labels: Any, opts: LossOptions)
     ):
         check_fits(values, dt, field)
     check_temperature_fits(opts.temperature, dt)
+    # Weights past 2**64 scaled by powers of two: the mean stays finite where it is.
+    cw, cw_exp = scaled(cw)
+    sw, sw_exp = scaled(sw)
     e, ii, tol = float(opts.label_smoothing), opts.ignore_index, sum_tolerance(x.dtype)
     bad_x = bad_predictions(kind, tol)
 
@@ -157,6 +160,10 @@ def score_binary_cross_entropy(predictions: Any, labels: Any, opts: LossOptions)
 
     ignored = np.ones(1, bool) if any_ignored and total == 0 and sw is None else None
     loss, loss_sum = reduce(per, total, opts.reduction, "binary", ignored, sw is not None)
+    # Class weights scale the losses only; sample weights the total weight too.
+    per, loss, loss_sum, total = unscaled(
+        per, loss, loss_sum, total, opts.reduction, cw_exp + sw_exp, sw_exp
+    )
     return LossResult(
         loss=loss,
         loss_sum=loss_sum,

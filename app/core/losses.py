@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -11,7 +10,7 @@ from numpy.typing import NDArray
 from app.core._dtypes import compute_dtype, precision_name
 from app.core._gate import admit
 from app.core._layout import Layout
-from app.core._reduce import reduce
+from app.core._reduce import reduce, scaled, unscaled
 from app.core._rows import PLAIN_ELEMENTS, Job, plain, run
 from app.core._validate import (
     check_axis,
@@ -176,7 +175,7 @@ def _score(
     idx: NDArray[np.intp] | None,
     target: NDArray[Any] | None,
     skip: NDArray[np.bool_] | None,
-    weights: tuple[Floats | None, Floats | None] | None,
+    weights: tuple[NDArray[np.float64] | None, NDArray[np.float64] | None] | None,
     opts: LossOptions,
 ) -> LossResult:
     """Run the kernel over checked inputs (``weights``: class and sample weights, float64)."""
@@ -184,8 +183,8 @@ def _score(
     cw, sw = (None, None) if weights is None else weights
     # Weights past 2**64 are scaled by powers of two (exact) so that no sum of them
     # overflows: the mean sum(w l) / sum(w) stays finite where it is.
-    cw, a = _scaled(cw)
-    sw, b = _scaled(sw)
+    cw, cw_exp = scaled(cw)
+    sw, sw_exp = scaled(sw)
     sw_flat = None if sw is None else sw.reshape(-1)
     outs = {k: np.empty((n, c), dt) for k in ("probs", "log_probs") if k in opts.outputs}
     arrays = per_sample_arrays(dt, n) if opts.diagnostics and opts.per_sample_diagnostics else None
@@ -221,15 +220,10 @@ def _score(
         weight = np.where(skip, 0.0, 1.0 if weight is None else weight)
     total = float(n) if weight is None else float(np.sum(weight, dtype=np.float64))
     loss, loss_sum = reduce(per, total, opts.reduction, label_kind, skip, sw is not None)
-    if a + b:
-        # Back to the caller's weights: sums and per-sample losses past the range are inf,
-        # as IEEE arithmetic rounds them; the mean was taken before.
-        with np.errstate(over="ignore"):
-            per = np.ldexp(per, a + b).astype(dt)
-            loss_sum = float(np.ldexp(np.float64(loss_sum), a + b))
-            total = float(np.ldexp(np.float64(total), a + b))
-        if opts.reduction == "sum":
-            loss = loss_sum
+    # Index labels' class weights are in the total weight too; probability labels' not.
+    den = (cw_exp if label_kind == "index" else 0) + sw_exp
+    num = cw_exp + sw_exp
+    per, loss, loss_sum, total = unscaled(per, loss, loss_sum, total, opts.reduction, num, den)
     lead = layout.lead_shape
     return LossResult(
         loss=loss,
@@ -243,14 +237,3 @@ def _score(
         precision=precision_name(dt),
         reduction=opts.reduction,
     )
-
-
-def _scaled(w: Floats | None) -> tuple[Floats | None, int]:
-    """``w 2**-k`` and ``k``: ``k`` the binary exponent of ``max w`` when that is past 2**64."""
-    if w is None or w.size == 0:
-        return w, 0
-    top = float(np.max(w))
-    if top <= 2.0**64:
-        return w, 0
-    k = math.frexp(top)[1]
-    return np.ldexp(w, -k), k

@@ -25,6 +25,7 @@ from app.core import (
     InvalidValue,
     LossOptions,
     SoftmaxOptions,
+    score_binary_cross_entropy,
     score_cross_entropy,
     score_softmax,
 )
@@ -282,6 +283,40 @@ def test_weights_up_to_the_float_maximum(
         den += w
     assert result.loss is not None
     assert np.isfinite(result.loss)
+    assert abs(result.loss - float(num / den)) <= TOL[np.dtype(np.float64)] * float(num / den)
+    # Probability labels: the class weights are in the losses, not in the total weight.
+    onehot = np.eye(3)[y]
+    result = score_cross_entropy(x, onehot, opts)
+    num = den = mpmath.mpf(0)
+    for row, label, i in zip(x, y, range(4), strict=True):
+        sample = mpmath.mpf(1) if sample_weights is None else mpmath.mpf(sample_weights[i])
+        cls = mpmath.mpf(1) if class_weights is None else mpmath.mpf(class_weights[label])
+        num += sample * cls * exact(row).loss(int(label))
+        den += sample
+    want = num / den
+    assert result.loss is not None
+    if want < float(np.finfo(np.float64).max):
+        assert abs(result.loss - float(want)) <= TOL[np.dtype(np.float64)] * float(want)
+    else:
+        assert result.loss == np.inf  # the mean itself is past the range
+
+
+@pytest.mark.parametrize(
+    "sample_weights", [[1.7e308, 1.7e308, 1.0e308, 1.5e308], [1.0, 1e308, 1e-300, 1.7e308]]
+)
+def test_binary_weights_up_to_the_float_maximum(sample_weights: list[float]) -> None:
+    x = np.array([0.5, -1.0, 3.0, -0.25])
+    y = np.array([1.0, 0.0, 0.0, 1.0])
+    opts = LossOptions(sample_weights=np.array(sample_weights))
+    result = score_binary_cross_entropy(x, y, opts)
+    num = den = mpmath.mpf(0)
+    for xi, yi, w in zip(x, y, sample_weights, strict=True):
+        t = mpmath.mpf(float(xi))
+        # -(y log s + (1 - y) log(1 - s)), s = sigmoid(t)
+        nll = mpmath.log1p(mpmath.exp(-t)) if yi == 1 else mpmath.log1p(mpmath.exp(t))
+        num += mpmath.mpf(w) * nll
+        den += mpmath.mpf(w)
+    assert result.loss is not None
     assert abs(result.loss - float(num / den)) <= TOL[np.dtype(np.float64)] * float(num / den)
 
 
