@@ -5,11 +5,13 @@ the cast to the compute precision), so any difference is the service's own round
 Tolerances are relative, ``TOL = 64 eps`` of the compute precision (float32 7.6e-6,
 float64 1.4e-14), times the conditioning of each quantity:
 
-- the loss ``-log p_y``: ``LOSS_TOL = 16 eps``, a sum of non-negative terms;
+- the loss ``-log p_y``: ``LOSS_TOL = 16 eps``, a sum of non-negative terms, times
+  ``max(1, |z|/16)`` for the rounding of the shifted logits (:func:`assert_loss`);
 - a probability ``p`` that is a normal number: ``TOL max(1, |log p|)`` (exp turns the
   rounding of its argument into a relative error: softmax's own conditioning); a
   subnormal one has lost digits whoever computes it and is not compared;
-- ``log p``: ``TOL``; ``logsumexp``: ``TOL max(|lse|, |max x|)`` (``m + s`` rounds ``m``);
+- ``log p``: ``TOL``, times the same factor; ``logsumexp``: ``TOL max(|lse|, |max x|)``
+  (``m + s`` rounds ``m``);
 - the entropy ``H = sum_k p_k (-log p_k)``: ``TOL max(1, max |log p_k|)`` over the
   probabilities that are normal numbers, as each term carries its probability's error.
 """
@@ -73,9 +75,23 @@ def tiny(dt: Any) -> float:
     return float(np.finfo(dt).tiny)
 
 
-def assert_loss(got: float, want: Any, dt: Any, where: Any = None) -> None:
-    w = float(want)
-    assert abs(got - w) <= LOSS_TOL[np.dtype(dt)] * w + tiny(dt), (where, got, w)
+def assert_loss(got: float, ref: Exact, y: int, dt: Any, where: Any = None) -> None:
+    """The loss of label ``y``: ``LOSS_TOL`` times ``max(1, |z|_max / 16)``.
+
+    ``z_k = x_k - max x`` is rounded (any method that shifts rounds it, PyTorch's
+    included), and exp turns that into a relative error of ``|z_k| eps / 2`` in each
+    term: the factor is that conditioning, over the terms that are normal numbers.
+    """
+    w = float(ref.loss(y))
+    bound = LOSS_TOL[np.dtype(dt)] * w * _shift_conditioning(ref, dt) + tiny(dt)
+    assert abs(got - w) <= bound, (where, got, w)
+
+
+def _shift_conditioning(ref: Exact, dt: Any) -> float:
+    """``max(1, |z|_max / 16)`` over the terms that are normal numbers (:func:`assert_loss`)."""
+    top = max(ref.x)
+    normal = [abs(float(v - top)) for v, p in zip(ref.x, ref.probs, strict=True) if p >= tiny(dt)]
+    return max([1.0, *(z / 16 for z in normal)])
 
 
 def assert_probs(got: np.ndarray, ref: Exact, dt: Any, where: Any = None) -> None:
@@ -87,11 +103,12 @@ def assert_probs(got: np.ndarray, ref: Exact, dt: Any, where: Any = None) -> Non
 
 
 def assert_log_probs(got: np.ndarray, ref: Exact, dt: Any, where: Any = None) -> None:
+    factor = _shift_conditioning(ref, dt)
     for k, lp in enumerate(ref.log_probs):
         if lp == mpmath.ninf:
             assert got[k] == -np.inf, (where, k)
             continue
-        bound = TOL[np.dtype(dt)] * abs(float(lp)) + tiny(dt)
+        bound = TOL[np.dtype(dt)] * abs(float(lp)) * factor + tiny(dt)
         assert abs(float(got[k]) - float(lp)) <= bound, (where, k, float(got[k]), float(lp))
 
 

@@ -103,13 +103,15 @@ def log_domain(
     dtype: np.dtype[np.floating],
     temperature: float,
     skip: Mask | None,
+    ignored: Mask | None = None,
 ) -> NDArray[np.floating]:
     """A fresh ``dtype`` copy of ``block`` in the log domain: logits / T, log_probs, log p.
 
-    Skipped (ignored) rows are set to 0 so that their contents, possibly NaN, never
-    reach the arithmetic. Probabilities are clipped to ``[eps, 1 - eps]`` first
-    (scikit-learn's ``log_loss``), with ``eps`` of the coarser of input and compute
-    dtypes so that ``1 - eps`` stays below 1.
+    Skipped rows (ignored ones that cannot be computed) are set to 0 so that their
+    contents, possibly NaN, never reach the arithmetic; ``ignored`` rows are not checked.
+    Probabilities are clipped to ``[eps, 1 - eps]`` first (scikit-learn's ``log_loss``),
+    with ``eps`` of the coarser of input and compute dtypes so that ``1 - eps`` stays
+    below 1.
     """
     x: NDArray[np.floating] = np.array(block, dtype=dtype, copy=True)
     if skip is not None:
@@ -118,8 +120,12 @@ def log_domain(
         if temperature != 1.0:
             with np.errstate(over="ignore", divide="ignore"):
                 x /= dtype.type(temperature)
-            # A tiny temperature can push finite logits past the dtype's range.
-            if temperature < 1.0 and (np.isinf(x) & np.isfinite(block)).any():
+            # A tiny temperature can push finite logits past the dtype's range; in an
+            # ignored row that makes the row unusable (NaN outputs), not an error.
+            lost = np.isinf(x) & np.isfinite(block) if temperature < 1.0 else None
+            if lost is not None and ignored is not None:
+                lost &= ~ignored[:, None]
+            if lost is not None and lost.any():
                 raise InvalidOption(
                     f"temperature {temperature:g} makes finite logits overflow {dtype.name}",
                     ("temperature",),

@@ -26,11 +26,16 @@ def reduce(
     Raises:
         ZeroTotalWeight: for ``mean`` over a total weight of 0, instead of NaN.
     """
-    loss_sum = float(np.add.reduce(per, axis=None, dtype=np.float64))
+    with np.errstate(over="ignore"):  # past float64: inf, and the mean below
+        loss_sum = float(np.add.reduce(per, axis=None, dtype=np.float64))
     if reduction == "none":
         return None, loss_sum
     if reduction == "sum":
         return loss_sum, loss_sum
+    if not math.isfinite(loss_sum) and bool(np.isfinite(per).all()):
+        # Finite losses whose sum overflows (float64 losses near its maximum): their mean
+        # is in range, summed divided.
+        return float(np.add.reduce(per / total_weight, axis=None, dtype=np.float64)), loss_sum
     if total_weight == 0:
         loc: Any
         if ignored is not None and bool(ignored.all()):
@@ -45,19 +50,29 @@ def reduce(
     return loss_sum / total_weight, loss_sum
 
 
-def scaled(w: NDArray[np.float64] | None) -> tuple[NDArray[np.float64] | None, int]:
-    """``(w 2**-k, k)`` with ``k`` the binary exponent of ``max w`` when that is past 2**64.
+def scaled(
+    w: NDArray[np.float64] | None, top: float | None = None
+) -> tuple[NDArray[np.float64] | None, int]:
+    """``(w 2**-k, k)``, ``k`` the binary exponent of ``top`` (``max w`` when not given).
 
-    Weights near the float maximum make ``sum(w l)`` and ``sum(w)`` overflow although
-    their quotient, the mean, is finite; a power of two scales them exactly.
+    Weights near the float maximum make ``sum(w l)`` and ``sum(w)`` overflow, and tiny
+    ones make ``w l`` subnormal or 0, although the mean ``sum(w l) / sum(w)`` is an
+    ordinary number. Scaled so that the largest weight that matters is in [1/2, 1),
+    they do neither; a power of two changes no digit. ``top``: the largest weight in
+    use (the labels' class weights), so that unused huge ones cannot push the used
+    ones to 0.
     """
     if w is None or w.size == 0:
         return w, 0
-    top = float(np.max(w))
-    if top <= 2.0**64:
+    if top is None:
+        top = float(np.max(w))
+    if not 0 < top < math.inf:
         return w, 0
     k = math.frexp(top)[1]
-    out: NDArray[np.float64] = np.ldexp(w, -k)
+    if k == 0:
+        return w, 0
+    with np.errstate(over="ignore"):  # an unused weight far above ``top``: inf, unread
+        out: NDArray[np.float64] = np.ldexp(w, -k)
     return out, k
 
 

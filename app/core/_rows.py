@@ -290,6 +290,8 @@ def _unshifted(job: Job, rows: slice, block: NDArray[Any], scratch: _Scratch) ->
         ok = ~lost if ok is None else ok & ~lost
     if job.probs is not None:
         total = rest + ey  # T
+        if not total.max() < np.inf:  # R_y and e_y finite, their sum not: p would be 0
+            ok = (total < np.inf) if ok is None else ok & (total < np.inf)
         # p_k = e_k / T. A subnormal e_k has lost digits, and a 0 all of them; dividing by
         # T < 1/2 would carry the loss into normal probabilities.
         if not total.min() >= 0.5:
@@ -372,8 +374,9 @@ def _log_domain(
         junk = None if skip is None else skip & unusable_rows(block)
         return log_domain(block, job.kind, job.dt, job.temperature, junk), True
     if job.temperature != 1.0:
-        # Checks the temperature (finite logits must stay finite) on this block.
-        return log_domain(block, job.kind, job.dt, job.temperature, None), True
+        # Checks the temperature (finite logits must stay finite) on this block's scored rows.
+        ignored = None if job.skip is None else job.skip[idx]
+        return log_domain(block, job.kind, job.dt, job.temperature, None, ignored), True
     if block.dtype == job.dt:
         return block, False
     xl = scratch.xl[: len(block)]
@@ -512,10 +515,13 @@ def _loss(
         assert truth is not None
         zy = pick(sh.z, truth)
         loss: Floats = sh.s - zy
-        if w is not None:
-            loss *= w[truth]
-        if eps > 0:
-            loss = (1 - eps) * loss + (eps / c) * _weighted_nll(sh, w)
+        if w is not None or eps > 0:
+            # (1 - e) w_y (s - z_y) + e / C sum_c w_c (s - z_c); a zero coefficient gives
+            # exactly 0 where the class is masked (s - z = inf), as in every term.
+            coef = np.full(len(loss), 1 - eps, job.dt) if w is None else w[truth] * (1 - eps)
+            loss = np.multiply(coef, loss, out=np.zeros_like(loss), where=coef != 0)
+            if eps > 0:
+                loss += (eps / c) * _weighted_nll(sh, w)
     else:
         yf = ylab.astype(job.dt)
         if eps > 0:

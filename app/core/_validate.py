@@ -49,11 +49,13 @@ def check_numeric(a: Any, name: str) -> NDArray[Any]:
     return arr
 
 
-def check_fits(values: Any, dtype: np.dtype[np.floating], name: str) -> None:
+def check_fits(values: Any, dtype: np.dtype[np.floating], name: str, ignored: Any = None) -> None:
     """Refuse finite ``values`` that the compute ``dtype`` cannot hold (cast, they become inf).
 
     Only float64 values meeting a float32 computation can be out of range; infinities stay
     infinities and NaN stays NaN, so neither counts. Two reductions in the common case.
+    ``ignored``: a mask broadcastable to ``values`` of positions never checked (the rows
+    of ignored samples: cast to inf, they are unusable rows, which ignored rows may be).
     """
     arr = np.asarray(values)
     if arr.dtype.kind != "f" or np.finfo(arr.dtype).max <= np.finfo(dtype).max or not arr.size:
@@ -62,6 +64,8 @@ def check_fits(values: Any, dtype: np.dtype[np.floating], name: str) -> None:
     if np.fmax.reduce(arr, axis=None) <= big and np.fmin.reduce(arr, axis=None) >= -big:
         return
     over = np.isfinite(arr) & (np.abs(arr) > big)
+    if ignored is not None:
+        over &= ~ignored
     if not over.any():
         return
     index, count = _first(over)

@@ -92,7 +92,8 @@ def score_binary_cross_entropy(predictions: Any, labels: Any, opts: LossOptions)
     ):
         check_fits(values, dt, field)
     check_temperature_fits(opts.temperature, dt)
-    # Weights past 2**64 scaled by powers of two: the mean stays finite where it is.
+    # Weights scaled by a power of two (exactly): no product or sum of them overflows or
+    # vanishes (app.core._reduce).
     cw, cw_exp = scaled(cw)
     sw, sw_exp = scaled(sw)
     e, ii, tol = float(opts.label_smoothing), opts.ignore_index, sum_tolerance(x.dtype)

@@ -160,7 +160,12 @@ def _score_checked(predictions: Any, labels: Any, opts: LossOptions) -> LossResu
     cw = check_class_weights(opts.class_weights, c)
     sw = check_sample_weights(opts.sample_weights, layout.lead_shape)
     dt = compute_dtype(x.dtype, opts.precision)
-    for values, field in ((x, name), (cw, "class_weights"), (sw, "sample_weights")):
+    # Ignored rows are not checked: cast to inf they are unusable rows, which they may be.
+    rows_ignored = None if skip is None else skip.reshape(layout.lead_shape)
+    check_fits(
+        x, dt, name, None if rows_ignored is None else np.expand_dims(rows_ignored, layout.axis)
+    )
+    for values, field in ((cw, "class_weights"), (sw, "sample_weights")):
         check_fits(values, dt, field)
     check_temperature_fits(opts.temperature, dt)
     target = y if label_kind == "probability" else None
@@ -181,9 +186,13 @@ def _score(
     """Run the kernel over checked inputs (``weights``: class and sample weights, float64)."""
     n, c = layout.rows, layout.classes
     cw, sw = (None, None) if weights is None else weights
-    # Weights past 2**64 are scaled by powers of two (exact) so that no sum of them
-    # overflows: the mean sum(w l) / sum(w) stays finite where it is.
-    cw, cw_exp = scaled(cw)
+    # Weights scaled by a power of two (exactly) so that no product or sum of them
+    # overflows or vanishes: the mean sum(w l) / sum(w) is what it is (app.core._reduce).
+    used = None
+    if cw is not None and idx is not None and opts.label_smoothing == 0:
+        labels = idx if skip is None else idx[~skip]
+        used = float(np.max(cw[labels])) if labels.size else None
+    cw, cw_exp = scaled(cw, used)
     sw, sw_exp = scaled(sw)
     sw_flat = None if sw is None else sw.reshape(-1)
     outs = {k: np.empty((n, c), dt) for k in ("probs", "log_probs") if k in opts.outputs}

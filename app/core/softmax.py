@@ -195,15 +195,17 @@ def log_softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
 
     Returns:
         Log-probabilities, ``-inf`` where ``x`` is ``-inf`` (all of an all ``-inf``
-        row: the scorers reject such rows, these functions do not judge).
+        row: the scorers reject such rows, these functions do not judge); NaN across a
+        row holding NaN or +inf.
 
     Example:
         >>> print(np.round(log_softmax([1000.0, 1.0]), 4))
         [   0. -999.]
     """
-    moved, _, sh = _rows(x, axis)
+    moved, top, sh = _rows(x, axis)
     with np.errstate(all="ignore"):
-        return _back(sh.z - sh.s[:, None], moved, axis)
+        out = sh.z - sh.s[:, None]
+    return _back(_undefined(out, top), moved, axis)
 
 
 def softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
@@ -216,12 +218,23 @@ def softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
         axis: The class axis.
 
     Returns:
-        Probabilities that sum to 1 along ``axis`` (0 where ``x`` is ``-inf``).
+        Probabilities that sum to 1 along ``axis`` (0 where ``x`` is ``-inf``, all of an
+        all ``-inf`` row); NaN across a row holding NaN or +inf.
 
     Example:
         >>> print(np.round(softmax([1.0, 2.0, 3.0]), 4))
         [0.09   0.2447 0.6652]
     """
-    moved, _, sh = _rows(x, axis)
+    moved, top, sh = _rows(x, axis)
     with np.errstate(all="ignore"):
-        return _back(sh.probs(sh.e), moved, axis)
+        out = sh.probs(sh.e)
+    out[top == -np.inf] = 0
+    return _back(_undefined(out, top), moved, axis)
+
+
+def _undefined(out: FloatArray, top: FloatArray) -> FloatArray:
+    """``out`` with NaN in the rows whose maximum is NaN or +inf (no softmax there)."""
+    bad = np.isnan(top) | (top == np.inf)
+    if bad.any():
+        out[bad] = np.nan
+    return out

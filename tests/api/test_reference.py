@@ -45,7 +45,7 @@ def _check(dtype: str, x: list[float], y: int, per_sample: Any, probs: Any, log_
     dt = np.dtype(dtype)
     ref = exact(np.array(x, dt))
     for i in range(ROWS_OF):
-        assert_loss(float(per_sample[i]), ref.loss(y), dt, (x, i))
+        assert_loss(float(per_sample[i]), ref, y, dt, (x, i))
         assert_probs(probs[i], ref, dt, (x, i))
         assert_log_probs(log_probs[i], ref, dt, (x, i))
 

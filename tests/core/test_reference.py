@@ -95,9 +95,8 @@ def check_row(x: list[float], y: int, dtype: Any, precision: str | None, path: s
     result = score_cross_entropy(batch, labels, opts)
     where = (x[:4], y, np.dtype(dtype).name, precision, path)
     assert result.per_sample.dtype == dt
-    loss = ref.loss(y)
     for got in result.per_sample[:: max(1, rows // 7)]:
-        assert_loss(float(got), loss, dt, where)
+        assert_loss(float(got), ref, y, dt, where)
     assert result.probs is not None
     for got_row in result.probs[:: max(1, rows // 3)]:
         assert_probs(got_row, ref, dt, where)
@@ -140,6 +139,9 @@ REGRESSIONS = [
     pytest.param([1e-310, 0.0, -1e-310], 0, np.float64, id="f64-subnormal-logits"),
     pytest.param([1e-40, 0.0, -1e-40], 2, np.float32, id="f32-subnormal-logits"),
     pytest.param([3e38, 1e38, 0.0], 0, np.float32, id="f32-near-max"),
+    pytest.param([88.5, 88.5], 0, np.float32, id="f32-sum-of-exps-overflows"),
+    pytest.param([709.5, 709.5], 1, np.float64, id="f64-sum-of-exps-overflows"),
+    pytest.param([-503.32201683821705, -131.69463352958084], 1, np.float64, id="f64-wide-gap"),
     pytest.param([1.0, 2.0, 3.0], 2, np.float32, id="f32-classic"),
     pytest.param([1.0, 2.0, 3.0], 2, np.float64, id="f64-classic"),
 ]
@@ -383,3 +385,77 @@ def test_top1_confusion_and_accuracy_are_one_answer(batch: tuple[np.ndarray, np.
     assert np.trace(confusion) / len(y) == accuracy
     assert np.array_equal(d.per_sample.true_class_rank == 1, d.per_sample.predicted_class == y)
     assert np.array_equal(d.per_sample.predicted_class, np.argmax(x, axis=1))
+
+
+# Found by an adversarial review: weights whose products vanish or overflow, a zero class
+# weight on a masked label, ignored rows that the checks looked at.
+@pytest.mark.parametrize(
+    ("dtype", "class_weights", "sample_weights", "labels"),
+    [
+        pytest.param(np.float32, [1e-45] * 3, None, [2, 0], id="f32-subnormal-class-weights"),
+        pytest.param(np.float64, [1e-320] * 3, None, [2, 0], id="f64-subnormal-class-weights"),
+        pytest.param(np.float64, [1e300, 1e300, 1e-300], None, [2, 2], id="unused-huge-weights"),
+        pytest.param(np.float64, [1e-200] * 3, [1e-200] * 2, [2, 0], id="products-vanish"),
+    ],
+)
+def test_weights_whose_products_vanish(
+    dtype: Any, class_weights: list[float], sample_weights: list[float] | None, labels: list[int]
+) -> None:
+    x = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]], dtype)
+    y = np.array(labels)
+    opts = LossOptions(
+        class_weights=np.array(class_weights),
+        sample_weights=None if sample_weights is None else np.array(sample_weights),
+    )
+    result = score_cross_entropy(x, y, opts)
+    num = den = mpmath.mpf(0)
+    for i, (row, label) in enumerate(zip(x, y, strict=True)):
+        w = mpmath.mpf(class_weights[label])
+        if sample_weights is not None:
+            w *= mpmath.mpf(sample_weights[i])
+        num += w * exact(row).loss(int(label))
+        den += w
+    assert result.loss is not None
+    assert abs(result.loss - float(num / den)) <= TOL[np.dtype(dtype)] * float(num / den)
+
+
+def test_losses_whose_sum_overflows_have_a_mean() -> None:
+    x = np.array([[0.0, -1e308], [0.0, -1e308]])
+    result = score_cross_entropy(x, np.array([1, 1]), LossOptions())
+    assert result.loss == 1e308
+    weighted = score_cross_entropy(
+        x[:1] * 1e-8, np.array([1]), LossOptions(sample_weights=np.array([1e10]))
+    )
+    assert weighted.loss == pytest.approx(1e300, rel=1e-15)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_a_zero_weight_on_a_masked_label_is_no_nan(smoothing: float) -> None:
+    x = np.array([[-np.inf, 2.0, 1.0], [0.0, 1.0, 2.0]])
+    opts = LossOptions(class_weights=np.array([0.0, 1.0, 1.0]), label_smoothing=smoothing)
+    result = score_cross_entropy(x, np.array([0, 2]), opts)
+    assert np.isfinite(result.per_sample).all()
+    if smoothing == 0:
+        assert result.per_sample[0] == 0
+        assert result.loss == pytest.approx(float(exact(x[1]).loss(2)), rel=1e-15)
+    full = score_cross_entropy(x, np.array([0, 2]), LossOptions(label_smoothing=1.0))
+    assert full.per_sample[0] == np.inf  # the masked class has 1/C of the target
+
+
+@pytest.mark.parametrize("diagnostics", [True, False])
+def test_ignored_rows_are_not_checked(diagnostics: bool) -> None:
+    # Cast to float32, or divided by the temperature, the ignored row overflows: it is an
+    # unusable ignored row (NaN outputs), not an error, and changes nothing else.
+    out = frozenset({"per_sample", "probs"})
+    y = np.array([-100, 1])
+    for x, opts in (
+        (np.array([[1e300, 0.0], [1.0, 2.0]]), LossOptions(precision="float32")),
+        (np.array([[3e38, 0.0], [1.0, 2.0]], np.float32), LossOptions(temperature=0.3)),
+    ):
+        opts = replace(opts, ignore_index=-100, outputs=out, diagnostics=diagnostics)
+        result = score_cross_entropy(x, y, opts)
+        alone = score_cross_entropy(x[1:], y[1:], replace(opts, ignore_index=None))
+        assert result.probs is not None
+        assert np.isnan(result.probs[0]).all()
+        assert result.loss == alone.loss
+        assert result.diagnostics == alone.diagnostics

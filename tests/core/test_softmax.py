@@ -111,3 +111,17 @@ def test_against_scipy(axis, keepdims):
     assert_allclose(softmax(x, axis=axis), sp.softmax(x, axis=axis), rtol=1e-12, atol=1e-300)
     # atol: near the row max scipy's log(sum) loses the relative precision log1p keeps.
     assert_allclose(log_softmax(x, axis=axis), sp.log_softmax(x, axis=axis), rtol=1e-12, atol=1e-14)
+
+
+def test_rows_without_a_softmax_are_nan_or_zero() -> None:
+    # NaN or +inf in a row: no softmax (NaN across it); all -inf: probabilities 0.
+    assert np.isnan(softmax([np.nan, 0.0])).all()
+    assert np.isnan(softmax([np.inf, 0.0])).all()
+    assert np.isnan(log_softmax([np.inf, 0.0])).all()
+    assert_array_equal(softmax([-np.inf, -np.inf]), [0.0, 0.0])
+    assert_array_equal(log_softmax([-np.inf, -np.inf]), [-np.inf, -np.inf])
+    assert logsumexp([np.inf, 0.0]) == np.inf
+    assert np.isnan(logsumexp([np.nan, 0.0]))
+    mixed = softmax(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, np.nan]]))
+    assert np.isfinite(mixed[0]).all()
+    assert np.isnan(mixed[1]).all()
