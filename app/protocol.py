@@ -32,13 +32,16 @@ counts bytes. The application sees its connection as :data:`CONNECTION` in the s
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
+import struct
+import termios
 import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -97,30 +100,36 @@ class Connection:
     ``write_stalled``).
     """
 
-    __slots__ = ("_protocol", "_waiter", "body_timed_out", "lost", "reason", "unsent")
+    __slots__ = ("_protocol", "_waiters", "body_timed_out", "lost", "reason", "unsent")
 
     def __init__(self, protocol: GuardedProtocol) -> None:
         self._protocol = protocol
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
         self.body_timed_out = False
         self.lost = False
         self.reason: str | None = None
         self.unsent = 0
 
     async def flushed(self) -> bool:
-        """Wait until what was written has reached the kernel (True) or the connection is lost."""
-        while not self.lost and self._protocol.transport.get_write_buffer_size() > 0:
+        """Wait until the client has acknowledged all that was written (True), or is lost."""
+        loop = asyncio.get_running_loop()
+        while not self.lost and self._protocol.pending() > 0:
             # Woken by the writes' progress (resume_writing, the check timer) or the loss.
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            # Several may wait: a keep-alive connection's next request can finish first.
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            await waiter
         return not self.lost
 
+    @property
+    def waiting(self) -> bool:
+        return bool(self._waiters)
+
     def wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def abort(self, reason: str) -> None:
         """Drop the connection and what is buffered for it (memory under pressure)."""
@@ -172,6 +181,38 @@ def _problem(status: HTTPStatus, detail: str) -> bytes:
     return head.encode("latin-1") + body
 
 
+class _Lingering:
+    """The connection's transport, whose ``close`` waits until the client has acknowledged
+    everything written (the check timer completes it, or aborts it at the write timeout).
+
+    A socket closed with unacknowledged bytes leaves them to the kernel, and whether the
+    client got its answer is then unknowable; uvicorn closes right after a response
+    that says ``Connection: close``.
+    """
+
+    def __init__(self, transport: asyncio.Transport, protocol: GuardedProtocol) -> None:
+        self.transport = transport
+        self.protocol = protocol
+        self.closing = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+    def is_closing(self) -> bool:
+        return self.closing or self.transport.is_closing()
+
+    def close(self) -> None:
+        self.closing = True
+        if self.protocol.pending() == 0:
+            self.transport.close()
+        else:
+            self.transport.pause_reading()
+
+    def acknowledged(self) -> None:
+        if self.closing and not self.transport.is_closing():
+            self.transport.close()
+
+
 class GuardedProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with head, body and write limits (see the module)."""
 
@@ -197,9 +238,13 @@ class GuardedProtocol(HttpToolsProtocol):
         self.write_size = 0
         self.write_progress = now
         self.draining = False
+        self.fd = -1
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self.lingering = _Lingering(transport, self)
+        super().connection_made(cast(asyncio.Transport, self.lingering))
+        sock = transport.get_extra_info("socket")
+        self.fd = -1 if sock is None else sock.fileno()
         self.head_since = self.write_progress = self.loop.time()
         checks = _CHECKS.get(self.loop)
         if checks is None:
@@ -209,10 +254,13 @@ class GuardedProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         connection = self.connection
         if not connection.lost:
-            unsent = self.transport.get_write_buffer_size()
-            if unsent or (self.cycle is not None and not self.cycle.response_complete):
+            # A reset empties the kernel's queue: the last count seen stands in for it.
+            unsent = max(self.pending(), self.write_size)
+            waiting = connection.waiting or not (self.cycle is None or self.cycle.response_complete)
+            if unsent or waiting:
                 connection.lost, connection.unsent = True, unsent
                 connection.reason = "client_disconnected"
+        self.fd = -1  # the number may be reused by the next socket
         connection.wake()
         checks = _CHECKS.get(self.loop)
         if checks is not None:
@@ -294,25 +342,19 @@ class GuardedProtocol(HttpToolsProtocol):
             return
         connection = self.connection
         connection.lost, connection.reason = True, reason
-        connection.unsent = self.transport.get_write_buffer_size()
+        connection.unsent = self.pending()
         self._close(reason)
         self.transport.abort()
 
     def check(self, now: float) -> None:
         """Close the connection if its head, body or response has stalled past its limit."""
         guards = self.guards
-        idle = self.cycle is None or self.cycle.response_complete
-        if self.head_since is not None and idle and now - self.head_since > guards.header_timeout:
-            if not self.transport.is_closing():
-                self._close("header_timeout" if self.head_bytes else "idle")
-                self.transport.close()
-        elif self.in_body and not idle and not self.pipeline:
-            self._check_body(now)
-        size = self.transport.get_write_buffer_size()
+        size = self.pending()
         if size != self.write_size or size == 0:
             self.write_size, self.write_progress = size, now
             if size == 0:
                 self.connection.wake()
+                self.lingering.acknowledged()
         elif now - self.write_progress > guards.write_timeout:
             log.warning(
                 "abandoned a response: no byte taken for %.1f s, %d bytes unsent",
@@ -320,6 +362,14 @@ class GuardedProtocol(HttpToolsProtocol):
                 size,
             )
             self.abort("write_stalled")
+            return
+        idle = self.cycle is None or self.cycle.response_complete
+        if self.head_since is not None and idle and now - self.head_since > guards.header_timeout:
+            if size == 0 and not self.transport.is_closing():
+                self._close("header_timeout" if self.head_bytes else "idle")
+                self.transport.close()
+        elif self.in_body and not idle and not self.pipeline:
+            self._check_body(now)
 
     def _check_body(self, now: float) -> None:
         guards, cycle = self.guards, self.cycle
@@ -345,9 +395,25 @@ class GuardedProtocol(HttpToolsProtocol):
         """How long the client has neither sent body bytes nor taken response bytes."""
         if self.in_body:
             return now - self.body_last
-        if self.transport.get_write_buffer_size() > 0:
+        if self.write_size > 0:
             return now - self.write_progress
         return 0.0
+
+    def pending(self) -> int:
+        """Bytes written and not yet acknowledged by the client: in our buffer or the kernel's.
+
+        The kernel takes megabytes (loopback: up to 4 MiB, tcp_wmem), so its buffer alone
+        says nothing of whether a client reads: a 2 MB answer to a client that never read
+        left our buffer at once. Its queue (``TIOCOUTQ``: unsent and unacknowledged) does.
+        """
+        size = self.transport.get_write_buffer_size()
+        if self.fd >= 0:
+            try:
+                queued = fcntl.ioctl(self.fd, termios.TIOCOUTQ, b"\0\0\0\0")
+                size += struct.unpack("i", queued)[0]
+            except OSError:  # closed, or not a socket that has a queue
+                pass
+        return size
 
     def _close(self, reason: str) -> None:
         CONNECTIONS_CLOSED.labels(reason).inc()

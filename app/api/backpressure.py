@@ -26,8 +26,10 @@ from app.api.limits import Overloaded
 from app.api.security import reject
 from app.observability.stats import STATS_KEY, RequestStats
 
-__all__ = ["Admission", "Capacity", "ClientConnection", "Reservation", "connection_of"]
+__all__ = ["SMALL", "Admission", "Capacity", "ClientConnection", "Reservation", "connection_of"]
 
+# A body up to this size is never refused for the budget (see Reservation.grow).
+SMALL = 64 * 1024
 # A client is cut off to free memory only once it has stalled at least this long.
 _SHED_AFTER = 1.0
 _CONNECTION = "scorer.connection"  # app.protocol.CONNECTION: the server's, not imported
@@ -66,12 +68,17 @@ class Reservation:
         self.size = 0
 
     def grow(self, size: int, *, refuse: bool = True) -> None:
-        """Hold ``size`` bytes in all; past the budget, shed stalled clients, then refuse."""
+        """Hold ``size`` bytes in all; past the budget, shed stalled clients, then refuse.
+
+        A small request (up to ``SMALL`` bytes) is never refused for the budget: it costs
+        less than the bookkeeping, and it is what other clients must go on getting
+        answered while stalled ones hold the memory.
+        """
         if size <= self.size:
             return
         capacity = self.capacity
         extra = size - self.size
-        if refuse and capacity.buffered + extra > capacity.budget:
+        if refuse and size > SMALL and capacity.buffered + extra > capacity.budget:
             capacity.shed(capacity.buffered + extra - capacity.budget, self)
             if capacity.buffered + extra > capacity.budget:
                 raise Overloaded(
@@ -112,16 +119,9 @@ class Capacity:
         return None
 
     def admit(self) -> None:
-        """Refuse a new request (Overloaded) when no slot is free or the budget is spent."""
+        """Refuse a new request (Overloaded) when no slot is free; its body meets the budget."""
         if self.working >= self.limit:
             raise Overloaded(f"this worker is serving {self.limit} requests; retry shortly")
-        if self.buffered >= self.budget:
-            self.shed(self.buffered - self.budget + 1, None)
-            if self.buffered >= self.budget:
-                raise Overloaded(
-                    f"this worker holds {self.buffered} bytes for clients of its "
-                    f"{self.budget}-byte budget; retry shortly"
-                )
 
     @contextmanager
     def work(self) -> Iterator[None]:
