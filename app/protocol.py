@@ -54,6 +54,8 @@ __all__ = ["CONNECTION", "Connection", "GuardedProtocol", "Guards"]
 
 # The scope's ``extensions`` key of a request's :class:`Connection`.
 CONNECTION = "scorer.connection"
+# Unacknowledged bytes an answer may still have in the kernel and count as delivered.
+_ACK_SLACK = 64 * 1024
 # How long an idle keep-alive connection stays open once shutdown starts.
 _SHUTDOWN_GRACE = 1.0
 
@@ -111,25 +113,33 @@ class Connection:
         self.unsent = 0
 
     async def flushed(self) -> bool:
-        """Wait until the client has acknowledged all that was written (True), or is lost."""
+        """Wait until the client has taken what was written (True), or is lost (False).
+
+        Taken: nothing left in our buffer, and at most ``_ACK_SLACK`` bytes in the kernel's
+        not yet acknowledged. A client acknowledges a small answer late (delayed ACK, up to
+        40 ms), or with its next request: waiting for that cost every small request.
+        """
         loop = asyncio.get_running_loop()
-        while not self.lost and self._protocol.pending() > 0:
-            # Woken by the writes' progress (resume_writing, the check timer) or the loss.
-            # Several may wait: a keep-alive connection's next request can finish first.
+        delay = 0.001
+        while not self.lost and self._protocol.pending(_ACK_SLACK, note=True) > 0:
+            # Woken by the writes' progress (resume_writing, the check timer), the loss,
+            # or a look again soon: a client that reads acknowledges within milliseconds,
+            # and the kernel says nothing when it does. Several may wait: a keep-alive
+            # connection's next request can finish first.
             waiter = loop.create_future()
             self._waiters.append(waiter)
-            await waiter
+            again = loop.call_later(delay, _done, waiter)
+            try:
+                await waiter
+            finally:
+                again.cancel()
+            delay = min(2 * delay, 0.25)
         return not self.lost
-
-    @property
-    def waiting(self) -> bool:
-        return bool(self._waiters)
 
     def wake(self) -> None:
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+            _done(waiter)
 
     def abort(self, reason: str) -> None:
         """Drop the connection and what is buffered for it (memory under pressure)."""
@@ -138,6 +148,11 @@ class Connection:
     def stalled_for(self) -> float:
         """How long the client has neither sent a body byte nor taken a response byte."""
         return self._protocol.stalled_for(self._protocol.loop.time())
+
+
+def _done(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class _Checks:
@@ -235,7 +250,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self.body_since = self.body_last = now
         self.body_bytes = 0
         self.timed_out_at = 0.0
-        self.write_size = 0
+        self.write_size = self.last_pending = 0
         self.write_progress = now
         self.draining = False
         self.fd = -1
@@ -254,10 +269,10 @@ class GuardedProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         connection = self.connection
         if not connection.lost:
-            # A reset empties the kernel's queue: the last count seen stands in for it.
-            unsent = max(self.pending(), self.write_size)
-            waiting = connection.waiting or not (self.cycle is None or self.cycle.response_complete)
-            if unsent or waiting:
+            unsent = self.pending()
+            if exc is not None:  # a reset empties the kernel's queue: the last count seen
+                unsent = max(unsent, self.last_pending)
+            if unsent or not (self.cycle is None or self.cycle.response_complete):
                 connection.lost, connection.unsent = True, unsent
                 connection.reason = "client_disconnected"
         self.fd = -1  # the number may be reused by the next socket
@@ -304,10 +319,13 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self.in_body = False
+        if self.cycle.response_complete:  # answered before its body was all read (413)
+            self.head_since, self.head_bytes = self.loop.time(), 0
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():
+        # The next head is awaited from here, unless the rest of this body is still coming.
+        if not self.in_body and not self.transport.is_closing():
             self.head_since, self.head_bytes = self.loop.time(), 0
 
     def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio's signature
@@ -349,7 +367,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def check(self, now: float) -> None:
         """Close the connection if its head, body or response has stalled past its limit."""
         guards = self.guards
-        size = self.pending()
+        size = self.pending(note=True)
         if size != self.write_size or size == 0:
             self.write_size, self.write_progress = size, now
             if size == 0:
@@ -364,24 +382,36 @@ class GuardedProtocol(HttpToolsProtocol):
             self.abort("write_stalled")
             return
         idle = self.cycle is None or self.cycle.response_complete
-        if self.head_since is not None and idle and now - self.head_since > guards.header_timeout:
-            if size == 0 and not self.transport.is_closing():
-                self._close("header_timeout" if self.head_bytes else "idle")
+        if self.in_body:
+            if self.pipeline or self.transport.is_closing():
+                return
+            if not idle:
+                self._check_body(now)
+            elif self._body_slow(now):  # answered already (413): the rest only costs us
+                self._close("body_timeout")
                 self.transport.close()
-        elif self.in_body and not idle and not self.pipeline:
-            self._check_body(now)
+        elif (
+            self.head_since is not None
+            and idle
+            and now - self.head_since > guards.header_timeout
+            and size == 0
+            and not self.transport.is_closing()
+        ):
+            self._close("header_timeout" if self.head_bytes else "idle")
+            self.transport.close()
 
-    def _check_body(self, now: float) -> None:
-        guards, cycle = self.guards, self.cycle
-        if cycle.response_started:
-            return
+    def _body_slow(self, now: float) -> bool:
+        guards = self.guards
         if self.flow.read_paused:  # the application is not reading: not the client's fault
             self.body_last = now
         since = now - self.body_since - guards.body_timeout
-        slow = now - self.body_last > guards.body_timeout or (
+        return now - self.body_last > guards.body_timeout or (
             since > 0 and self.body_bytes < guards.min_body_rate * since
         )
-        if not slow:
+
+    def _check_body(self, now: float) -> None:
+        guards, cycle = self.guards, self.cycle
+        if cycle.response_started or not self._body_slow(now):
             return
         if not self.connection.body_timed_out:
             self.connection.body_timed_out = True
@@ -399,20 +429,27 @@ class GuardedProtocol(HttpToolsProtocol):
             return now - self.write_progress
         return 0.0
 
-    def pending(self) -> int:
+    def pending(self, slack: int = 0, *, note: bool = False) -> int:
         """Bytes written and not yet acknowledged by the client: in our buffer or the kernel's.
 
         The kernel takes megabytes (loopback: up to 4 MiB, tcp_wmem), so its buffer alone
         says nothing of whether a client reads: a 2 MB answer to a client that never read
-        left our buffer at once. Its queue (``TIOCOUTQ``: unsent and unacknowledged) does.
+        left our buffer at once. Its queue (``TIOCOUTQ``: unsent and unacknowledged) does;
+        it counts only past ``slack`` bytes. ``note``: remember the count, which a reset
+        would erase.
         """
         size = self.transport.get_write_buffer_size()
         if self.fd >= 0:
             try:
-                queued = fcntl.ioctl(self.fd, termios.TIOCOUTQ, b"\0\0\0\0")
-                size += struct.unpack("i", queued)[0]
+                queued: int = struct.unpack(
+                    "i", fcntl.ioctl(self.fd, termios.TIOCOUTQ, b"\0\0\0\0")
+                )[0]
             except OSError:  # closed, or not a socket that has a queue
-                pass
+                queued = 0
+            if queued > slack:
+                size += queued
+            if note:
+                self.last_pending = size + queued if queued <= slack else size
         return size
 
     def _close(self, reason: str) -> None:

@@ -252,12 +252,32 @@ def _softmax_request(rows: int) -> bytes:
     return head.encode() + body
 
 
+def _exchange(port: int, request: bytes) -> None:
+    """Send a raw request and read its whole answer (Content-Length framed)."""
+    with _connect(port) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(_response(head + b"\r\n\r\n")[1]["content-length"])
+        while len(body) < length:
+            body += sock.recv(1 << 20)
+
+
 def test_stalled_readers_are_cut_off_within_the_budget(server: LiveServer) -> None:
     # 32 clients post a [512, 1000] float32 softmax (2 MB each way) and never read: 64 MB
     # of answers against a 48 MiB budget. They hold no slot; the budget sheds them, and
     # the write timeout closes them.
     port = _port(server)
     request = _softmax_request(512)
+    # The same requests from clients that read: what the work itself costs (arenas,
+    # buffers), so that the baseline below leaves only what waiting costs.
+    warm_up = [threading.Thread(target=_exchange, args=(port, request)) for _ in range(32)]
+    for thread in warm_up:
+        thread.start()
+    for thread in warm_up:
+        thread.join(timeout=30)
     stalled_before = _closed_count(server, "write_stalled") + _closed_count(server, "shed")
     with Bystander(server) as bystander:
         readers = [_connect(port, rcvbuf=4096) for _ in range(32)]
@@ -271,16 +291,20 @@ def test_stalled_readers_are_cut_off_within_the_budget(server: LiveServer) -> No
             for sock in readers:
                 sock.close()
     bystander.check()
-    assert bystander.peak_rss - bystander.baseline_rss < BUDGET + 64 * 1024 * 1024
+    # What the stalled answers held, beyond what serving them to readers took.
+    assert bystander.peak_rss - bystander.baseline_rss < BUDGET + 16 * 1024 * 1024
     stalled = _closed_count(server, "write_stalled") + _closed_count(server, "shed")
-    assert stalled - stalled_before == 32
-    undelivered = [
-        r for r in _access_log(server) if r["route"] == "/v1/softmax" and r["status"] == 499
-    ]
-    assert len(undelivered) == 32
-    for record in undelivered:  # what the client got, never the whole answer
-        assert record["error"] in ("write_stalled", "shed")
-        assert record["response_bytes"] < 2_048_000
+    records = [r for r in _access_log(server) if r["route"] == "/v1/softmax"]
+    statuses = [r["status"] for r in records]
+    # Each stalled client was cut off (499), or refused while the budget was full (503);
+    # only the readers of the warm-up got a 200.
+    assert statuses.count(200) == 32
+    assert statuses.count(499) + statuses.count(503) == 32
+    assert statuses.count(499) == stalled - stalled_before >= 16
+    for record in records:
+        if record["status"] == 499:  # what the client got, never the whole answer
+            assert record["error"] in ("write_stalled", "shed")
+            assert record["response_bytes"] < 2_048_000
 
 
 def test_readiness_says_when_the_budget_is_full(tmp_path: Path) -> None:
