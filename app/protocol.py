@@ -209,6 +209,12 @@ class _Lingering:
         self.transport = transport
         self.protocol = protocol
         self.closing = False
+        # What uvicorn calls on every request, bound once: __getattr__ costs a call each.
+        self.write = transport.write
+        self.get_write_buffer_size = transport.get_write_buffer_size
+        self.pause_reading = transport.pause_reading
+        self.resume_reading = transport.resume_reading
+        self.get_extra_info = transport.get_extra_info
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.transport, name)

@@ -6,16 +6,18 @@ request holds its body and waits anyway). Receiving its body and sending its ans
 hold no slot, so a client that trickles its body or never reads its answer costs no
 capacity; what it costs is memory, counted against ``buffer_budget_bytes``: the body's
 Content-Length (or what has come of a chunked body) while it is received, the
-response's length until the kernel has taken all of it. A request that would pass the
-budget first cuts off the clients that have stalled longest (a second or more without
-a byte either way), then, if that is not enough, gets 503. ``/readyz`` answers 503
-while the slots or the budget are full, and while starting or draining.
+response's length until the client has taken it. Bodies and answers up to ``SMALL``
+bytes are not counted: they cost less than the bookkeeping (a few microseconds a
+request), and what they can hold is bounded by the connections, which time out. A
+request that would pass the budget first cuts off the clients that have stalled
+longest (a second or more without a byte either way), then, if that is not enough, gets
+503. ``/readyz`` answers 503 while the slots or the budget are full, and while starting
+or draining.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Protocol
 
@@ -28,7 +30,7 @@ from app.observability.stats import STATS_KEY, RequestStats
 
 __all__ = ["SMALL", "Admission", "Capacity", "ClientConnection", "Reservation", "connection_of"]
 
-# A body up to this size is never refused for the budget (see Reservation.grow).
+# Bodies and answers up to this size are not counted against the budget, nor refused.
 SMALL = 64 * 1024
 # A client is cut off to free memory only once it has stalled at least this long.
 _SHED_AFTER = 1.0
@@ -123,16 +125,14 @@ class Capacity:
         if self.working >= self.limit:
             raise Overloaded(f"this worker is serving {self.limit} requests; retry shortly")
 
-    @contextmanager
-    def work(self) -> Iterator[None]:
+    def __enter__(self) -> None:
         """Hold a work slot (decode, compute, encode); Overloaded when none is free."""
         if self.working >= self.limit:
             raise Overloaded(f"this worker is serving {self.limit} requests; retry shortly")
         self.working += 1
-        try:
-            yield
-        finally:
-            self.working -= 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.working -= 1
 
     def shed(self, needed: int, keep: Reservation | None) -> None:
         """Cut off stalled clients, longest stalled first, until ``needed`` bytes are free."""
@@ -182,19 +182,22 @@ class Admission:
             )
             return
         connection = connection_of(scope)
-        reservation = Reservation(capacity, connection)
-        dropped = 0
+        reservation: Reservation | None = None
+        size = dropped = 0
 
         async def held_send(message: Message) -> None:
-            nonlocal dropped
+            nonlocal reservation, size, dropped
             if message["type"] == "http.response.start":
                 headers = message.get("headers", ())
                 if capacity.readiness.draining:
                     message["headers"] = headers = [*headers, _CLOSE]
                 for name, value in headers:
                     if name == b"content-length":
-                        # Already computed: counted, never refused; new requests see it.
-                        reservation.grow(int(value), refuse=False)
+                        size = int(value)
+                        if size > SMALL:
+                            # Already computed: counted, never refused; new requests see it.
+                            reservation = Reservation(capacity, connection)
+                            reservation.grow(size, refuse=False)
                         break
             elif connection is not None and connection.lost:
                 dropped += len(message.get("body", b""))
@@ -202,10 +205,14 @@ class Admission:
 
         try:
             await self.app(scope, receive, held_send)
-            if connection is not None and not await connection.flushed():
-                _undelivered(scope, connection, dropped)
+            if connection is not None:
+                # A small answer leaves with its last write; a large one is waited for.
+                taken = await connection.flushed() if size > SMALL else not connection.lost
+                if not taken:
+                    _undelivered(scope, connection, dropped)
         finally:
-            reservation.release()
+            if reservation is not None:
+                reservation.release()
 
 
 def _undelivered(scope: Scope, connection: ClientConnection, dropped: int) -> None:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from starlette.types import Message, Receive, Scope
 
-from app.api.backpressure import Capacity, Reservation, connection_of
+from app.api.backpressure import SMALL, Capacity, Reservation, connection_of
 from app.api.body import BodyTimeout, OnData, read_body
 from app.api.deadlines import within
 from app.api.endpoints import Endpoint
@@ -107,12 +107,17 @@ async def read_and_run(
     settings = application.state.settings
     capacity: Capacity = application.state.capacity
     connection = connection_of(scope)
-    reservation = Reservation(capacity, connection)
-    sized = declared is not None and declared.isascii() and declared.isdigit()
-    if sized and int(declared or 0) <= settings.max_body_bytes:  # larger: 413 unread
+    size = (
+        int(declared)
+        if declared is not None and declared.isascii() and declared.isdigit()
+        else None
+    )
+    reservation = None
+    if size is None or SMALL < size <= settings.max_body_bytes:  # larger: 413 unread
+        reservation = Reservation(capacity, connection)
         # Refused before a byte is read when it cannot fit; the buffer takes this much.
-        reservation.grow(int(declared or 0))
-    if connection is not None or not sized:
+        reservation.grow(size or 0)
+    if connection is not None or size is None:
         inner, received = receive, 0
 
         async def held_receive() -> Message:
@@ -120,7 +125,7 @@ async def read_and_run(
             message = await inner()
             if connection is not None and connection.body_timed_out:
                 raise BodyTimeout(settings.body_timeout_seconds, settings.min_body_rate)
-            if not sized:
+            if size is None and reservation is not None:
                 received += len(message.get("body", b""))
                 reservation.grow(received)
             return message
@@ -131,8 +136,9 @@ async def read_and_run(
         try:
             body = await read_body(receive, declared, settings.max_body_bytes, on_data)
         finally:
-            reservation.release()
-        with capacity.work():
+            if reservation is not None:
+                reservation.release()
+        with capacity:
             return await run_sized(work, body, content_encoding, limits)
 
     try:

@@ -43,11 +43,11 @@ def _capacity(limit: int = 2, budget: int = 10 * SMALL) -> Capacity:
 
 def test_work_slots_are_counted_and_refused_when_full() -> None:
     capacity = _capacity(limit=2)
-    with capacity.work(), capacity.work():
+    with capacity, capacity:
         assert capacity.not_ready() == "busy"
         with pytest.raises(Overloaded, match="serving 2 requests"):
             capacity.admit()
-        with pytest.raises(Overloaded), capacity.work():
+        with pytest.raises(Overloaded), capacity:
             pass
     assert capacity.working == 0
     assert capacity.not_ready() is None
@@ -109,7 +109,7 @@ def test_readyz_reports_a_busy_worker_and_answers_while_draining_close_the_conne
     app = create_app(Settings(access_log=False, max_in_flight=1))
     with TestClient(app) as client:
         capacity: Capacity = app.state.capacity
-        with capacity.work():  # a request being computed holds the only slot
+        with capacity:  # a request being computed holds the only slot
             busy = client.get("/readyz")
             assert busy.status_code == 503
             assert busy.json() == {"status": "not ready", "reason": "busy"}
