@@ -1,8 +1,8 @@
 """The HTTP/1.1 connection as ``python -m app.serve`` runs it: uvicorn's, with the limits it lacks.
 
 uvicorn (httptools) bounds neither the request head nor the time a client takes over
-it: llhttp keeps a header of any size (one unterminated 200 MiB header grew a worker by
-216 MB), a connection that never sends a byte is never closed, a body may trickle in
+it: llhttp keeps a header of any size (issue #17: an unterminated header grew a worker
+by its size), a connection that never sends a byte is never closed, a body may trickle in
 until the request's deadline, and a response is written for as long as the client
 takes to read it, holding its memory and, at a SIGTERM, the shutdown. This protocol
 adds, for each connection:
@@ -26,7 +26,7 @@ adds, for each connection:
 
 One timer per worker checks every connection a few times a second; the hot path only
 counts bytes. The application sees its connection as :data:`CONNECTION` in the scope's
-``extensions``: whether the body timed out, and whether the response reached the kernel.
+``extensions``: whether the body timed out, and whether the client took its answer.
 """
 
 from __future__ import annotations
@@ -438,9 +438,9 @@ class GuardedProtocol(HttpToolsProtocol):
     def pending(self, slack: int = 0, *, note: bool = False) -> int:
         """Bytes written and not yet acknowledged by the client: in our buffer or the kernel's.
 
-        The kernel takes megabytes (loopback: up to 4 MiB, tcp_wmem), so its buffer alone
-        says nothing of whether a client reads: a 2 MB answer to a client that never read
-        left our buffer at once. Its queue (``TIOCOUTQ``: unsent and unacknowledged) does;
+        The kernel takes megabytes (``tcp_wmem``), so our buffer alone says nothing of
+        whether a client reads: an answer of a few megabytes to a client that never reads
+        leaves it at once. Its queue (``TIOCOUTQ``: unsent and unacknowledged) does;
         it counts only past ``slack`` bytes. ``note``: remember the count, which a reset
         would erase.
         """

@@ -7,12 +7,11 @@ hold no slot, so a client that trickles its body or never reads its answer costs
 capacity; what it costs is memory, counted against ``buffer_budget_bytes``: the body's
 Content-Length (or what has come of a chunked body) while it is received, the
 response's length until the client has taken it. Bodies and answers up to ``SMALL``
-bytes are not counted: they cost less than the bookkeeping (a few microseconds a
-request), and what they can hold is bounded by the connections, which time out. A
-request that would pass the budget first cuts off the clients that have stalled
-longest (a second or more without a byte either way), then, if that is not enough, gets
-503. ``/readyz`` answers 503 while the slots or the budget are full, and while starting
-or draining.
+bytes are not counted: they cost less than the bookkeeping, and what they can hold is
+bounded by the connections, which time out. A request that would pass the budget first
+cuts off the clients that have stalled longest (a second or more without a byte either
+way), then, if that is not enough, gets 503. ``/readyz`` answers 503 while the slots or
+the budget are full, and while starting or draining.
 """
 
 from __future__ import annotations
