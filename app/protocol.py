@@ -97,9 +97,9 @@ class Connection:
     """What the application may know of its connection (one per TCP connection).
 
     ``body_timed_out``: the current request's body stalled; the body reader answers 408.
-    ``lost``: the connection closed before everything written to it reached the kernel;
-    ``unsent`` bytes were left behind, for ``reason`` (``client_disconnected`` or
-    ``write_stalled``).
+    ``lost``: the connection closed before the client took all that was written to it;
+    ``unsent`` bytes were left behind, for ``reason`` (``client_disconnected``,
+    ``write_stalled``, or ``shed`` for the budget).
     """
 
     __slots__ = ("_protocol", "_waiters", "body_timed_out", "lost", "reason", "unsent")

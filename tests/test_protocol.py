@@ -391,7 +391,7 @@ def _keep_alive_load(port: int, stop: threading.Event, outcomes: list[str]) -> N
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             try:
                 connection.connect()
-            except ConnectionRefusedError:
+            except ConnectionError:  # refused, or reset in the accept queue: never sent
                 outcomes.append("refused")
                 return
             fresh = True
