@@ -28,6 +28,9 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from app.protocol import GuardedProtocol
+from app.settings import Settings, get_settings
+
 __all__ = ["WorkerListener", "main", "reuse_port_balances"]
 
 APP = "app.main:app"
@@ -80,7 +83,7 @@ class WorkerListener:
         return _bind_or_exit, (self.host, self.port, STARTUP_FAILURE)
 
 
-def _options(argv: Sequence[str] | None) -> argparse.Namespace:
+def _options(argv: Sequence[str] | None, settings: Settings) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m app.serve", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -92,7 +95,13 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--no-access-log", dest="access_log", action="store_false")
-    parser.add_argument("--timeout-graceful-shutdown", type=int, default=None)
+    parser.add_argument(
+        "--timeout-graceful-shutdown",
+        type=int,
+        default=settings.graceful_shutdown_seconds,
+        help="longest wait for requests in flight after SIGTERM "
+        "(default: $SCORER_GRACEFUL_SHUTDOWN_SECONDS, else 20)",
+    )
     parser.add_argument("--timeout-keep-alive", type=int, default=5)
     parser.add_argument("--no-server-header", dest="server_header", action="store_false")
     return parser.parse_args(argv)
@@ -100,7 +109,7 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Serve the application as ``uvicorn app.main:app`` would, with the options above."""
-    options = _options(argv)
+    options = _options(argv, get_settings())
     if options.workers < 1:
         raise SystemExit("--workers must be at least 1")
     config = uvicorn.Config(
@@ -113,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         timeout_graceful_shutdown=options.timeout_graceful_shutdown,
         timeout_keep_alive=options.timeout_keep_alive,
         server_header=options.server_header,
+        # uvicorn's httptools protocol with head, body and write limits (app/protocol.py).
+        http=GuardedProtocol,
     )
     if options.workers == 1:
         uvicorn.Server(config).run()

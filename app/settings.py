@@ -41,6 +41,38 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=64, ge=1)
     """Requests served at once by one worker; the next gets 503 with Retry-After."""
 
+    buffer_budget_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    """Bytes one worker may hold for clients that are not working: bodies being received
+    (their Content-Length, or what has come of a chunked one) and responses not yet
+    handed to the kernel. A request that would pass it first cuts off clients stalled
+    for a second or more, then gets 503; /readyz says 503 while it is full."""
+
+    header_timeout_seconds: float = Field(default=10.0, gt=0.0)
+    """A connection must complete a request's line and headers within this long of
+    opening, or of its previous response; otherwise it is closed (idle or slow
+    headers). Enforced by ``python -m app.serve``."""
+
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    """Largest request line and headers together; past it, 431 and the connection is
+    closed. Enforced by ``python -m app.serve``."""
+
+    body_timeout_seconds: float = Field(default=10.0, gt=0.0)
+    """Longest wait for the next bytes of a request body, and the grace after which
+    the body must keep up ``min_body_rate``; otherwise 408. Enforced by
+    ``python -m app.serve``."""
+
+    min_body_rate: int = Field(default=64 * 1024, ge=0)
+    """Bytes per second a body must average once ``body_timeout_seconds`` have passed
+    since its headers; 0: no rate, only the idle timeout."""
+
+    write_timeout_seconds: float = Field(default=10.0, gt=0.0)
+    """A response that the client takes no byte of for this long is abandoned and its
+    connection closed. Enforced by ``python -m app.serve``."""
+
+    graceful_shutdown_seconds: int = Field(default=20, ge=1)
+    """After SIGTERM (and ``drain_seconds``), the longest wait for requests in flight
+    before they are cancelled; ``python -m app.serve --timeout-graceful-shutdown``."""
+
     inline_body_bytes: int = Field(default=64 * 1024, ge=0)
     """Uncompressed bodies up to this size are scored on the event loop, where their
     work (well under a millisecond) costs less than a hop to a worker thread and back;

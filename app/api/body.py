@@ -8,7 +8,7 @@ from typing import cast
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
-__all__ = ["BodyTooLarge", "OnData", "read_body"]
+__all__ = ["BodyTimeout", "BodyTooLarge", "OnData", "read_body"]
 
 
 class BodyTooLarge(Exception):
@@ -19,6 +19,14 @@ class BodyTooLarge(Exception):
         super().__init__(f"request body exceeds the limit of {limit} bytes (got {seen})")
         self.limit = limit
         self.size = size
+
+
+class BodyTimeout(Exception):
+    """The body stopped arriving, or arrived too slowly (the server's body timeout)."""
+
+    def __init__(self, idle: float, rate: int) -> None:
+        pace = f", or slower than {rate} bytes/s after that" if rate else ""
+        super().__init__(f"the request body stalled: no byte for {idle:g} s{pace}")
 
 
 # Called with the body's buffer and how much of it has arrived, after each chunk.

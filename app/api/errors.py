@@ -14,9 +14,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.api.body import BodyTooLarge
+from app.api.body import BodyTimeout, BodyTooLarge
 from app.api.inflate import DecompressedTooLarge, UnsupportedEncoding
-from app.api.limits import DeadlineExceeded, TooManyElements
+from app.api.limits import DeadlineExceeded, Overloaded, TooManyElements
 from app.codecs import (
     JSON,
     Codec,
@@ -35,6 +35,7 @@ __all__ = [
     "handler_for",
     "install_error_handlers",
     "problem_response",
+    "response_headers",
 ]
 
 log = logging.getLogger("app.errors")
@@ -61,6 +62,7 @@ class OptionsInvalid(Exception):
 # Status of every error the service raises on purpose; the first matching class wins.
 STATUS_TABLE: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (MalformedBody, HTTPStatus.BAD_REQUEST),
+    (BodyTimeout, HTTPStatus.REQUEST_TIMEOUT),
     (NotAcceptable, HTTPStatus.NOT_ACCEPTABLE),
     (BodyTooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
     (DecompressedTooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
@@ -72,7 +74,18 @@ STATUS_TABLE: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (OptionsInvalid, HTTPStatus.UNPROCESSABLE_ENTITY),
     (RequestValidationError, HTTPStatus.UNPROCESSABLE_ENTITY),
     (DeadlineExceeded, HTTPStatus.GATEWAY_TIMEOUT),
+    (Overloaded, HTTPStatus.SERVICE_UNAVAILABLE),
 )
+
+
+def response_headers(status: HTTPStatus) -> dict[str, str] | None:
+    """Headers an error status implies: when to retry, or that the connection ends."""
+    if status == HTTPStatus.SERVICE_UNAVAILABLE:
+        return {"Retry-After": "1"}
+    if status == HTTPStatus.REQUEST_TIMEOUT:
+        # The rest of the body is still on its way: the connection cannot carry another request.
+        return {"Connection": "close"}
+    return None
 
 
 def status_for(exc: Exception) -> HTTPStatus:
@@ -119,7 +132,7 @@ def problem_response(
     stats = request.scope.get(STATS_KEY)
     if stats is not None and items:  # the reason in metrics and the access log
         stats.error = items[0]["type"]
-    headers = {"Retry-After": "1"} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
+    headers = response_headers(status)
     if _is_v2(request.url.path):
         # The Open Inference Protocol has its own error body, also for errors raised
         # before a /v2 route runs (unknown path, method, key, overload).

@@ -36,6 +36,7 @@ __all__ = [
     "DeadlineExceeded",
     "Limits",
     "NestingTooDeep",
+    "Overloaded",
     "RankTooHigh",
     "TooManyElements",
     "run_sized",
@@ -53,6 +54,10 @@ class RankTooHigh(InvalidArray):
 
 class NestingTooDeep(InvalidArray):
     """A body nested deeper than ``max_json_depth`` (or than the decoder can follow)."""
+
+
+class Overloaded(Exception):
+    """No work slot is free, or the memory budget for waiting clients is spent (503)."""
 
 
 class DeadlineExceeded(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from app.api.backpressure import InFlightLimit
+from app.api.backpressure import Admission, Capacity
 from app.api.limits import Limits
 from app.api.security import BearerAuth
 from app.observability import ObservabilityMiddleware, configure_logging, metrics_endpoint
@@ -18,13 +18,18 @@ QUIET_PATHS = ("/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health
 
 
 def install_operations(app: FastAPI, settings: Settings) -> None:
-    """Add the middleware (outermost first: observe, CORS, auth, in-flight) and /metrics."""
+    """Add the middleware (outermost first: observe, CORS, auth, admission) and /metrics."""
     configure_logging(settings.log_level, settings.access_log)
     app.state.limits = Limits.from_settings(settings)
     if settings.metrics:
         app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     # add_middleware puts each new layer outside the previous ones.
-    app.add_middleware(InFlightLimit, limit=settings.max_in_flight, exempt_paths=QUIET_PATHS)
+    app.state.capacity = Capacity(
+        limit=settings.max_in_flight,
+        budget=settings.buffer_budget_bytes,
+        readiness=app.state.readiness,
+    )
+    app.add_middleware(Admission, capacity=app.state.capacity, exempt_paths=QUIET_PATHS)
     if settings.api_keys:
         keys = [key.get_secret_value() for key in settings.api_keys]
         app.add_middleware(BearerAuth, keys=keys, open_paths=settings.open_paths)

@@ -10,9 +10,10 @@ from functools import partial
 from time import perf_counter
 from typing import Any, TypeVar
 
-from starlette.types import Receive, Scope
+from starlette.types import Message, Receive, Scope
 
-from app.api.body import OnData, read_body
+from app.api.backpressure import SMALL, Capacity, Reservation, connection_of
+from app.api.body import BodyTimeout, OnData, read_body
 from app.api.deadlines import within
 from app.api.endpoints import Endpoint
 from app.api.errors import ERROR_CODEC
@@ -78,30 +79,67 @@ async def serve(
         stats=stats,
         deadline=perf_counter() + limits.timeout,
     )
-    max_body_bytes = application.state.settings.max_body_bytes
     on_data = None if reader is None else reader.feed
-    content = await read_and_run(receive, declared, encoding, max_body_bytes, work, limits, on_data)
+    content = await read_and_run(scope, receive, declared, encoding, work, limits, on_data)
     return content, response_codec.media_type
 
 
 async def read_and_run(
+    scope: Scope,
     receive: Receive,
     declared: str | None,
     content_encoding: str | None,
-    max_body_bytes: int,
     work: Callable[[bytes], T],
     limits: Limits,
     on_data: OnData | None = None,
 ) -> T:
-    """Read the body and run ``work`` on it, both under the request's one deadline.
+    """Read the body, then run ``work`` on it in a work slot, both under the one deadline.
+
+    Reading holds the body's bytes against the worker's budget, not a slot; the server's
+    body timeout ends a stalled read with 408.
 
     Raises:
         DeadlineExceeded: the deadline passed (504); ``work`` checks it between stages.
+        Overloaded: the budget or the slots are full (503).
+        BodyTimeout: the body stalled (408).
     """
+    application = scope["app"]
+    settings = application.state.settings
+    capacity: Capacity = application.state.capacity
+    connection = connection_of(scope)
+    size = (
+        int(declared)
+        if declared is not None and declared.isascii() and declared.isdigit()
+        else None
+    )
+    reservation = None
+    if size is None or SMALL < size <= settings.max_body_bytes:  # larger: 413 unread
+        reservation = Reservation(capacity, connection)
+        # Refused before a byte is read when it cannot fit; the buffer takes this much.
+        reservation.grow(size or 0)
+    if connection is not None or size is None:
+        inner, received = receive, 0
+
+        async def held_receive() -> Message:
+            nonlocal received
+            message = await inner()
+            if connection is not None and connection.body_timed_out:
+                raise BodyTimeout(settings.body_timeout_seconds, settings.min_body_rate)
+            if size is None and reservation is not None:
+                received += len(message.get("body", b""))
+                reservation.grow(received)
+            return message
+
+        receive = held_receive
 
     async def read_then_run() -> T:
-        body = await read_body(receive, declared, max_body_bytes, on_data)
-        return await run_sized(work, body, content_encoding, limits)
+        try:
+            body = await read_body(receive, declared, settings.max_body_bytes, on_data)
+        finally:
+            if reservation is not None:
+                reservation.release()
+        with capacity:
+            return await run_sized(work, body, content_encoding, limits)
 
     try:
         return await within(limits.timeout, read_then_run())

@@ -26,7 +26,15 @@ from starlette.responses import Response
 
 from app.observability.stats import RequestStats
 
-__all__ = ["IN_FLIGHT", "MULTIPROCESS", "InFlight", "Recorder", "metrics_endpoint", "render"]
+__all__ = [
+    "CONNECTIONS_CLOSED",
+    "IN_FLIGHT",
+    "MULTIPROCESS",
+    "InFlight",
+    "Recorder",
+    "metrics_endpoint",
+    "render",
+]
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 # The *_created series double the scrape and say little here.
@@ -92,6 +100,13 @@ class InFlight:
 
 REJECTIONS = Counter(
     "scorer_rejections", "Requests answered with an error, by reason", ["route", "reason"]
+)
+
+CONNECTIONS_CLOSED = Counter(
+    "scorer_connections_closed",
+    "Connections the server closed on a client's account: idle, header_timeout, "
+    "header_too_large, body_timeout, write_stalled, shed (memory budget)",
+    ["reason"],
 )
 
 IN_FLIGHT = InFlight(_IN_FLIGHT, MULTIPROCESS)

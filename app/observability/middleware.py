@@ -144,6 +144,10 @@ class ObservabilityMiddleware:
             raise
         finally:
             IN_FLIGHT.leave()
+            if stats.undelivered is not None:
+                # The client did not get the answer (gone, or stopped reading): record what
+                # reached it, as for a client that left before its body arrived.
+                status, sent = CLIENT_CLOSED, max(0, sent - stats.undelivered)
             seconds = perf_counter() - start
             route = self._route(scope)
             if self.recorder is not None:

@@ -11,10 +11,21 @@ STATS_KEY = "scorer.stats"
 class RequestStats:
     """Stage timings (seconds), batch size and the error type of one request.
 
-    Stages not reached stay None; ``error`` is the problem type of a 4xx/5xx answer.
+    Stages not reached stay None; ``error`` is the problem type of a 4xx/5xx answer, or
+    why an answer was not delivered; ``undelivered`` is how many of the response's bytes
+    never reached the kernel (None: all of them did, or the server cannot tell).
     """
 
-    __slots__ = ("classes", "compute", "decode", "encode", "error", "request_id", "samples")
+    __slots__ = (
+        "classes",
+        "compute",
+        "decode",
+        "encode",
+        "error",
+        "request_id",
+        "samples",
+        "undelivered",
+    )
 
     def __init__(self, request_id: str = "") -> None:
         self.request_id = request_id
@@ -24,3 +35,4 @@ class RequestStats:
         self.samples: int | None = None
         self.classes: int | None = None
         self.error: str | None = None
+        self.undelivered: int | None = None

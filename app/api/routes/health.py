@@ -20,10 +20,13 @@ async def healthz() -> dict[str, str]:
     "/readyz",
     operation_id="readyz",
     summary="Readiness",
-    responses={503: {"description": "Starting or draining"}},
+    responses={503: {"description": "Starting, draining, or unable to take work now"}},
 )
 async def readyz(request: Request) -> JSONResponse:
-    """200 when this worker takes new requests; 503 while starting or draining."""
-    if request.app.state.readiness.ready:
+    """200 when this worker takes new requests; 503 while starting, draining, or full."""
+    reason = request.app.state.capacity.not_ready()
+    if reason is None:
         return JSONResponse({"status": "ready"})
-    return JSONResponse({"status": "not ready"}, status_code=503, headers={"Retry-After": "1"})
+    return JSONResponse(
+        {"status": "not ready", "reason": reason}, status_code=503, headers={"Retry-After": "1"}
+    )

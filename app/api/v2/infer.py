@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.api.errors import OptionsInvalid, status_for
+from app.api.errors import OptionsInvalid, response_headers, status_for
 from app.api.inflate import inflate
 from app.api.limits import (
     Limits,
@@ -49,8 +49,9 @@ def error_response(exc: Exception) -> JSONResponse:
         # Never a stack trace or an internal path in the body: the log has them.
         log.exception("unhandled error in an inference request")
         message = "internal error"
-    headers = {"Retry-After": "1"} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
-    return JSONResponse({"error": message}, status_code=int(status), headers=headers)
+    return JSONResponse(
+        {"error": message}, status_code=int(status), headers=response_headers(status)
+    )
 
 
 def _message(exc: Exception) -> str:
@@ -75,10 +76,10 @@ async def infer(request: Request, model: Model) -> Response:
     )
     try:
         content, length = await read_and_run(
+            request.scope,
             request.receive,
             request.headers.get("content-length"),
             request.headers.get("content-encoding"),
-            request.app.state.settings.max_body_bytes,
             work,
             limits,
         )

@@ -28,7 +28,7 @@ def _model(name: str, version: str | None = None) -> Model:
 
 
 def _ready(request: Request) -> bool:
-    return bool(request.app.state.readiness.ready)
+    return request.app.state.capacity.not_ready() is None
 
 
 @router.get("", operation_id="serverMetadata", summary="Server metadata")
