@@ -277,7 +277,6 @@ def _unshifted(job: Job, rows: slice, block: NDArray[Any], scratch: _Scratch) ->
     # R_y >= c tiny (no term that matters is subnormal; some logit besides y is finite).
     # Checked on the block's extremes first: the common block passes in four reductions.
     tiny = limits(dt).tiny
-    total = None
     if not (
         tiny <= ey.min() and ey.max() < np.inf and c * tiny <= rest.min() and sv.max() < np.inf
     ):

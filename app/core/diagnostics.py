@@ -6,6 +6,7 @@ Means are unweighted, over scored (non-ignored) samples. Per-sample arrays hold 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from app.core.results import (
     PerSampleDiagnostics,
 )
 
-__all__ = ["DiagnosticsAccumulator", "per_sample_arrays", "softmax_diagnostics"]
+__all__ = ["DiagnosticsAccumulator", "diagnostics_of", "per_sample_arrays"]
 
 Mask = NDArray[np.bool_]
 Floats = NDArray[np.floating]
@@ -36,21 +37,23 @@ def per_sample_arrays(dtype: np.dtype[np.floating], size: int) -> dict[str, NDAr
     return {**ints, **floats}
 
 
-def softmax_diagnostics(
+def diagnostics_of(
     part: Partial,
     arrays: dict[str, NDArray[Any]] | None,
-    shape: tuple[int, ...],
+    reshape: Callable[[NDArray[Any]], NDArray[Any]],
     has_truth: bool,
 ) -> Diagnostics:
-    """Diagnostics of softmax rows from their sums (:func:`app.core._rows.run`).
+    """Diagnostics from their sums: means over the scored samples, counts as they are.
 
-    Means over the scored rows; ``arrays``: the per-sample ones, reshaped to ``shape``.
+    ``arrays``: the flat per-sample ones, which ``reshape`` gives the per-sample shape.
+    Softmax rows bring their sums from :func:`app.core._rows.run`, binary cross-entropy
+    from :class:`DiagnosticsAccumulator`.
     """
     n = part.count
     conf, ent, tcp = part.sums
     per = None
     if arrays is not None:
-        per = PerSampleDiagnostics(**{k: v.reshape(shape) for k, v in arrays.items()})
+        per = PerSampleDiagnostics(**{k: reshape(v) for k, v in arrays.items()})
     return Diagnostics(
         count=n,
         accuracy=(part.correct / n if n else None) if has_truth else None,
@@ -139,22 +142,14 @@ class DiagnosticsAccumulator:
 
     def result(self, shape: Any, has_truth: bool) -> Diagnostics:
         """Means over the scored samples; ``shape`` reshapes flat per-sample arrays."""
-        n = self.count
-        mean = [float(v / n) if n else None for v in self.sums]
-        per = None
-        if self.arrays is not None:
-            per = PerSampleDiagnostics(**{k: shape(v) for k, v in self.arrays.items()})
-        return Diagnostics(
-            count=n,
-            accuracy=(self.correct / n if n else None) if has_truth else None,
-            mean_confidence=mean[0],
-            mean_entropy=mean[1],
-            mean_true_class_prob=mean[2] if has_truth else None,
-            numerical=NumericalDiagnostics(
-                max_abs_logit=self.max_abs,
-                overflow_rows=self.overflow,
-                underflow_rows=self.underflow,
-                zero_probs=self.zero_probs,
-            ),
-            per_sample=per,
+        sums = (float(self.sums[0]), float(self.sums[1]), float(self.sums[2]))
+        part = Partial(
+            self.count,
+            self.correct,
+            sums,
+            self.max_abs,
+            self.overflow,
+            self.underflow,
+            self.zero_probs,
         )
+        return diagnostics_of(part, self.arrays, shape, has_truth)

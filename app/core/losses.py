@@ -22,7 +22,7 @@ from app.core._validate import (
     check_sample_weights,
     check_temperature_fits,
 )
-from app.core.diagnostics import per_sample_arrays, softmax_diagnostics
+from app.core.diagnostics import diagnostics_of, per_sample_arrays
 from app.core.errors import InvalidOption, InvalidShape
 from app.core.options import LossOptions
 from app.core.results import LossResult
@@ -123,7 +123,7 @@ def _plain(
         per_sample=per.reshape(lead),
         probs=None if probs is None else probs.reshape(x.shape),
         log_probs=None,
-        diagnostics=None if part is None else softmax_diagnostics(part, None, lead, True),  # type: ignore[arg-type]
+        diagnostics=None if part is None else diagnostics_of(part, None, np.asarray, True),  # type: ignore[arg-type]
         label_kind="index",
         precision=precision_name(x.dtype),
         reduction=reduction,
@@ -241,7 +241,9 @@ def _score(
         per_sample=per.reshape(lead),
         probs=layout.unflatten(outs["probs"]) if "probs" in outs else None,
         log_probs=layout.unflatten(outs["log_probs"]) if "log_probs" in outs else None,
-        diagnostics=None if part is None else softmax_diagnostics(part, arrays, lead, True),
+        diagnostics=None
+        if part is None
+        else diagnostics_of(part, arrays, lambda v: v.reshape(lead), True),
         label_kind=label_kind,  # type: ignore[arg-type]
         precision=precision_name(dt),
         reduction=opts.reduction,

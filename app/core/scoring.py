@@ -16,7 +16,7 @@ from app.core._validate import (
     check_temperature,
     check_temperature_fits,
 )
-from app.core.diagnostics import softmax_diagnostics
+from app.core.diagnostics import diagnostics_of
 from app.core.errors import InvalidOption, InvalidShape
 from app.core.options import SoftmaxOptions
 from app.core.results import SoftmaxResult
@@ -82,6 +82,6 @@ def score_softmax(logits: Any, opts: SoftmaxOptions) -> SoftmaxResult:
         probs=layout.unflatten(outs["probs"]) if "probs" in outs else None,
         log_probs=layout.unflatten(outs["log_probs"]) if "log_probs" in outs else None,
         logsumexp=None if job.lse is None else job.lse.reshape(layout.lead_shape),
-        diagnostics=None if part is None else softmax_diagnostics(part, None, (), False),
+        diagnostics=None if part is None else diagnostics_of(part, None, np.asarray, False),
         precision=precision_name(dt),
     )
