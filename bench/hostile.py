@@ -198,10 +198,17 @@ def slow_heads(port: int, count: int, bystanders: Bystanders) -> list[socket.soc
     socks = [_connect(port) for _ in range(count)]
     for sock in socks:
         sock.sendall(b"POST /v1/cross-entropy HTTP/1.1\r\nhost: x\r\n")
+    return _trickle(socks, b"x", bystanders)
+
+
+def _trickle(
+    socks: list[socket.socket], byte: bytes, bystanders: Bystanders
+) -> list[socket.socket]:
+    """A byte a second on each socket for 12 s, past the 10 s limits, bystanders sampled."""
     for _ in range(12):
         for sock in socks:
             with contextlib.suppress(OSError):
-                sock.sendall(b"x")
+                sock.sendall(byte)
         bystanders.sample(1)
     return socks
 
@@ -223,12 +230,7 @@ def slow_bodies(port: int, count: int, bystanders: Bystanders) -> list[socket.so
     head = b"POST /v1/cross-entropy HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
     for sock in socks:
         sock.sendall(head + b"content-length: 2000000\r\n\r\n" + b'{"logits": [[1')
-    for _ in range(12):  # a byte a second, past the 10 s body timeout
-        for sock in socks:
-            with contextlib.suppress(OSError):
-                sock.sendall(b" ")
-        bystanders.sample(1)
-    return socks
+    return _trickle(socks, b" ", bystanders)
 
 
 def stalled_readers(port: int, count: int, bystanders: Bystanders) -> list[socket.socket]:
