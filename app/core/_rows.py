@@ -41,7 +41,7 @@ import math
 from collections.abc import Iterator
 from concurrent.futures import wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -313,7 +313,7 @@ PLAIN_ELEMENTS = 1 << 15
 
 def plain(
     x: Floats, y: Ints, loss: Floats, probs: Floats | None, diagnostics: bool
-) -> Partial | bool | None:
+) -> Partial | Literal[False] | None:
     """The common small request in one block, or False: :func:`run` must take it.
 
     ``x``: ``[k, c]`` logits in the compute dtype, C-contiguous, ``c >= 2``, at most

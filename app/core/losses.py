@@ -113,6 +113,7 @@ def _plain(
     part = plain(x.reshape(n, c), y, per, probs, opts.diagnostics)
     if part is False:
         return None
+    # reduce()'s sum without its overflow guard (an errstate per call): |x| is bounded here.
     loss_sum = float(np.add.reduce(per, axis=None, dtype=np.float64))
     reduction = opts.reduction
     lead = layout.lead_shape
@@ -123,7 +124,7 @@ def _plain(
         per_sample=per.reshape(lead),
         probs=None if probs is None else probs.reshape(x.shape),
         log_probs=None,
-        diagnostics=None if part is None else diagnostics_of(part, None, np.asarray, True),  # type: ignore[arg-type]
+        diagnostics=None if part is None else diagnostics_of(part, None, np.asarray, True),
         label_kind="index",
         precision=precision_name(x.dtype),
         reduction=reduction,
