@@ -1,5 +1,5 @@
 """The ASGI application: ``uvicorn app.main:app``."""
 
-from app.api.factory import create_app
+from app.api.application import create_app
 
 app = create_app()

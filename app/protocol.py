@@ -47,7 +47,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from app.observability.metrics import CONNECTIONS_CLOSED
+from app.observability.prometheus import CONNECTIONS_CLOSED
 from app.settings import Settings, get_settings
 
 __all__ = ["CONNECTION", "Connection", "GuardedProtocol", "Guards"]

@@ -1,5 +1,5 @@
 """The thin FastAPI layer: routes, codec negotiation, one error table."""
 
-from app.api.factory import create_app
+from app.api.application import create_app
 
 __all__ = ["create_app"]

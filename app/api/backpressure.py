@@ -22,8 +22,8 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.errors import Overloaded
 from app.api.lifecycle import Readiness
-from app.api.limits import Overloaded
 from app.api.security import reject
 from app.observability.stats import STATS_KEY, RequestStats
 

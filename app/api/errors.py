@@ -1,4 +1,9 @@
-"""The one table that maps errors to HTTP status, and the problem-details body."""
+"""Every error the web layer raises, the one table that maps errors to HTTP status, and
+the two error bodies: RFC 9457 problem details on /v1, ``{"error"}`` on /v2.
+
+This module imports nothing else from ``app.api``: any module of the layer may raise
+its errors, and the table sees every error the codecs and the core raise too.
+"""
 
 from __future__ import annotations
 
@@ -14,16 +19,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.api.body import BodyTimeout, BodyTooLarge
-from app.api.inflate import DecompressedTooLarge, UnsupportedEncoding
-from app.api.limits import DeadlineExceeded, Overloaded, TooManyElements
 from app.codecs import (
     JSON,
     Codec,
     CodecError,
+    DecompressedTooLarge,
     InvalidArray,
     MalformedBody,
     NotAcceptable,
+    UnsupportedEncoding,
     UnsupportedMediaType,
 )
 from app.core import ScoringError
@@ -31,8 +35,16 @@ from app.observability.stats import STATS_KEY
 
 __all__ = [
     "ERROR_CODEC",
-    "OptionsInvalid",
+    "BodyTimeout",
+    "BodyTooLarge",
+    "DeadlineExceeded",
+    "InvalidFields",
+    "NestingTooDeep",
+    "Overloaded",
+    "RankTooHigh",
+    "TooManyElements",
     "handler_for",
+    "inference_error",
     "install_error_handlers",
     "problem_response",
     "response_headers",
@@ -47,16 +59,57 @@ Loc = Sequence[str | int]
 ERROR_CODEC = "error_codec"
 
 
-class OptionsInvalid(Exception):
-    """Request options rejected by their pydantic model, or a missing or extra field."""
+class InvalidFields(Exception):
+    """Request fields rejected by their pydantic model, or a missing or extra field."""
 
     def __init__(self, errors: list[tuple[Loc, str, str]]) -> None:
         super().__init__("; ".join(message for _, message, _ in errors))
         self.errors = errors
 
     @classmethod
-    def from_pydantic(cls, exc: ValidationError) -> OptionsInvalid:
+    def from_pydantic(cls, exc: ValidationError) -> InvalidFields:
         return cls([(tuple(e["loc"]), e["msg"], e["type"]) for e in exc.errors()])
+
+
+class BodyTooLarge(Exception):
+    """The body is larger than the configured limit."""
+
+    def __init__(self, limit: int, size: int | None) -> None:
+        seen = f"{size} bytes" if size is not None else "more"
+        super().__init__(f"request body exceeds the limit of {limit} bytes (got {seen})")
+        self.limit = limit
+        self.size = size
+
+
+class BodyTimeout(Exception):
+    """The body stopped arriving, or arrived too slowly (the server's body timeout)."""
+
+    def __init__(self, idle: float, rate: int) -> None:
+        pace = f", or slower than {rate} bytes/s after that" if rate else ""
+        super().__init__(f"the request body stalled: no byte for {idle:g} s{pace}")
+
+
+class TooManyElements(CodecError):
+    """An array with more elements than ``max_elements``."""
+
+
+class RankTooHigh(InvalidArray):
+    """An array with more dimensions than ``max_rank``."""
+
+
+class NestingTooDeep(InvalidArray):
+    """A body nested deeper than ``max_json_depth`` (or than the decoder can follow)."""
+
+
+class Overloaded(Exception):
+    """No work slot is free, or the memory budget for waiting clients is spent (503)."""
+
+
+class DeadlineExceeded(Exception):
+    """The request took longer than ``request_timeout_seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the request did not complete within {seconds:g} s")
 
 
 # Status of every error the service raises on purpose; the first matching class wins.
@@ -71,7 +124,7 @@ STATUS_TABLE: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (UnsupportedEncoding, HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
     (InvalidArray, HTTPStatus.UNPROCESSABLE_ENTITY),
     (ScoringError, HTTPStatus.UNPROCESSABLE_ENTITY),
-    (OptionsInvalid, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (InvalidFields, HTTPStatus.UNPROCESSABLE_ENTITY),
     (RequestValidationError, HTTPStatus.UNPROCESSABLE_ENTITY),
     (DeadlineExceeded, HTTPStatus.GATEWAY_TIMEOUT),
     (Overloaded, HTTPStatus.SERVICE_UNAVAILABLE),
@@ -101,7 +154,7 @@ def _snake(name: str) -> str:
 
 
 def _items(exc: Exception) -> list[dict[str, Any]]:
-    if isinstance(exc, OptionsInvalid):
+    if isinstance(exc, InvalidFields):
         return [{"loc": list(loc), "message": msg, "type": kind} for loc, msg, kind in exc.errors]
     if isinstance(exc, RequestValidationError):
         return [
@@ -194,3 +247,28 @@ def install_error_handlers(app: FastAPI) -> None:
     for kind, handler in _HANDLERS:
         app.add_exception_handler(kind, handler)
     app.add_exception_handler(Exception, _unexpected)
+
+
+def inference_error(exc: Exception) -> JSONResponse:
+    """The Open Inference Protocol's ``{"error": message}``, with the table's status."""
+    if isinstance(exc, HTTPException):
+        status, message = HTTPStatus(exc.status_code), str(exc.detail)
+    else:
+        status, message = status_for(exc), _message(exc)
+    if status == HTTPStatus.INTERNAL_SERVER_ERROR:
+        # Never a stack trace or an internal path in the body: the log has them.
+        log.exception("unhandled error in an inference request")
+        message = "internal error"
+    return JSONResponse(
+        {"error": message}, status_code=int(status), headers=response_headers(status)
+    )
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, InvalidFields):
+        return "; ".join(
+            f"{'.'.join(map(str, loc))}: {text}" if loc else text for loc, text, _ in exc.errors
+        )
+    if isinstance(exc, ScoringError | CodecError):
+        return exc.message
+    return str(exc)

@@ -1,108 +1,119 @@
-"""Evaluation metrics between the options models and the core: bodies, merge, report input.
+"""The evaluation-metrics routes: dataset-level metrics from merged aggregates, and the report.
 
-Only requests that ask for ``metrics`` come here; the default scoring path never does.
+Both read a JSON or msgpack body through the pipeline. The merge answers in the
+negotiated codec; the report draws its metrics as an HTML page or an SVG diagram.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ValidationError
+from starlette.responses import Response
 
-from app.api.errors import OptionsInvalid
-from app.api.metric_schemas import MergeRequest, MetricsOptions
-from app.api.schemas import CrossEntropyOptions
-from app.codecs import DecodedArray, DecodedBody, Tensor
-from app.core import LossOptions
+from app.api.errors import InvalidFields
+from app.api.metric_schemas import DatasetMetrics, MergeRequest, MetricsOptions
+from app.api.openapi import error_responses, one_of_body, request_body, response_body
+from app.api.pipeline import Answer, serve_body
+from app.api.schemas import CrossEntropyOptions, CrossEntropyRequest
+from app.api.scoring import CROSS_ENTROPY, core_metric_options, loss_inputs
+from app.codecs import DecodedBody
 from app.core.metrics import (
-    Evaluation,
     MetricOptions,
     aggregate_metrics,
     evaluate_cross_entropy,
     merge_aggregates,
     to_wire,
 )
+from app.report import REPORT_MEDIA_TYPES, media_type_for_accept, render
 
-__all__ = ["add_metrics", "core_metric_options", "evaluate", "merge_body", "report_metrics"]
+__all__ = ["MODELS", "merge_body", "report_metrics", "router"]
 
-LossInputs = Callable[
-    [CrossEntropyOptions, dict[str, DecodedArray]],
-    tuple[DecodedArray, np.ndarray[Any, Any], LossOptions],
-]
-_PARTS = ("calibration", "brier", "top_k", "confusion", "per_class", "loss_histogram", "sequences")
+router = APIRouter(prefix="/v1", tags=["metrics"])
+# The models this module's routes refer to in the OpenAPI document.
+MODELS: tuple[type[BaseModel], ...] = (MergeRequest, DatasetMetrics, CrossEntropyRequest)
 REPORT_TOP_K = (1, 5)
 
 
-def core_metric_options(m: MetricsOptions) -> MetricOptions:
-    """The core's options; setting ``calibration_bins`` asks for calibration."""
-    calibrate = m.calibration or "calibration_bins" in m.model_fields_set
-    return MetricOptions(
-        calibration_bins=m.calibration_bins if calibrate else None,
-        brier=m.brier,
-        top_k=tuple(m.top_k),
-        confusion=m.confusion,
-        confusion_max_classes=m.confusion_max_classes,
-        per_class=m.per_class,
-        sequences=m.sequences,
-        loss_histogram=m.loss_histogram,
+@router.post(
+    "/aggregates/merge",
+    operation_id="mergeAggregates",
+    summary="Dataset-level metrics from the aggregates of many responses",
+    response_class=Response,
+    openapi_extra=request_body(MergeRequest),
+    responses=response_body(DatasetMetrics),
+)
+async def merge(request: Request) -> Response:
+    """Add the aggregates of any number of responses and return dataset-level metrics."""
+    answer = await serve_body(request.scope, request.receive, frozenset(), merge_body)
+    return _response(answer)
+
+
+@router.post(
+    "/report",
+    operation_id="report",
+    summary="A visual report: reliability diagram, histograms, per-class accuracy",
+    response_class=Response,
+    openapi_extra=one_of_body(CrossEntropyRequest, MergeRequest),
+    responses={
+        200: {
+            "description": "A self-contained HTML page, or the reliability diagram alone"
+            " (Accept: image/svg+xml)",
+            "content": {media: {"schema": {"type": "string"}} for media in REPORT_MEDIA_TYPES},
+        },
+        **error_responses(),
+    },
+)
+async def report(request: Request) -> Response:
+    """A report of a cross-entropy request's metrics, or of merged aggregates."""
+    media_type = media_type_for_accept(request.headers.get("accept"))
+
+    def draw(metrics: Any) -> bytes:
+        return render(dict(metrics), media_type)
+
+    answer = await serve_body(
+        request.scope,
+        request.receive,
+        CROSS_ENTROPY.array_fields,
+        report_metrics,
+        render=(draw, media_type),
     )
+    return _response(answer)
 
 
-def evaluate(predictions: Any, labels: Any, opts: LossOptions, m: MetricsOptions) -> Evaluation:
-    """Cross-entropy with the metrics of ``m``."""
-    return evaluate_cross_entropy(predictions, labels, opts, core_metric_options(m))
+def _response(answer: Answer) -> Response:
+    return Response(b"".join(answer.parts), media_type=answer.media_type)
 
 
-def add_metrics(
-    body: dict[str, Any], evaluation: Evaluation, m: MetricsOptions, tensor: bool
-) -> dict[str, Any]:
-    """Put the requested metrics into ``body["diagnostics"]`` and, if asked, the aggregate."""
-    diagnostics = body.get("diagnostics")
-    if diagnostics is not None:
-        found = evaluation.metrics
-        diagnostics.update({k: found[k] for k in _PARTS if k in found})
-        seq = evaluation.sequences
-        if seq is not None:
-            wrap = Tensor if tensor else (lambda a: a)
-            diagnostics["sequences"]["per_sequence"] = {
-                "tokens": wrap(seq.tokens),
-                "nll": wrap(seq.nll),
-                "perplexity": wrap(seq.perplexity),
-            }
-    if m.aggregate:
-        body["aggregate"] = to_wire(evaluation.aggregate)
-    return body
+def _merge_request(options: dict[str, Any]) -> MergeRequest:
+    try:
+        return MergeRequest.model_validate(options)
+    except ValidationError as exc:
+        raise InvalidFields.from_pydantic(exc) from exc
 
 
-def merge_body(
-    options: MergeRequest, arrays: dict[str, DecodedArray], threads: int = 1
-) -> dict[str, Any]:
+def merge_body(decoded: DecodedBody, threads: int = 1) -> dict[str, Any]:
     """Dataset-level metrics of the merged aggregates, with the merged aggregate."""
-    merged = merge_aggregates(options.aggregates)
+    merged = merge_aggregates(_merge_request(decoded.options).aggregates)
     return {**aggregate_metrics(merged), "aggregate": to_wire(merged)}
 
 
-def report_metrics(decoded: DecodedBody, loss_inputs: LossInputs) -> dict[str, Any]:
+def report_metrics(decoded: DecodedBody, threads: int = 1) -> dict[str, Any]:
     """The metrics a report shows: of merged ``aggregates``, or of a cross-entropy body.
 
     A cross-entropy body gets calibration (its ``calibration_bins``, default 15),
     Brier, top-1 and top-5, per-class numbers and the loss histogram on top of the
-    metrics it asks for. ``loss_inputs`` is the cross-entropy route's reading of its
-    fields (:func:`app.api.endpoints.loss_inputs`, passed in: that module imports this).
+    metrics it asks for.
     """
     if "aggregates" in decoded.options:
-        try:
-            merge = MergeRequest.model_validate(decoded.options)
-        except ValidationError as exc:
-            raise OptionsInvalid.from_pydantic(exc) from exc
-        return aggregate_metrics(merge_aggregates(merge.aggregates))
+        return aggregate_metrics(merge_aggregates(_merge_request(decoded.options).aggregates))
     values = {k: v for k, v in decoded.options.items() if v is not None}
     try:
         options = CrossEntropyOptions.model_validate(values)
     except ValidationError as exc:
-        raise OptionsInvalid.from_pydantic(exc) from exc
+        raise InvalidFields.from_pydantic(exc) from exc
     predictions, labels, loss_options = loss_inputs(options, decoded.arrays)
     pred = predictions.array
     asked = options.metrics or MetricsOptions()

@@ -7,7 +7,7 @@ committed file drifts from the code.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,13 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from app.api import metric_schemas, schemas
-from app.api.v2 import schemas as v2_schemas
+from app.api.schemas import Problem
 
 __all__ = [
     "BODY_MEDIA_TYPES",
     "build_openapi",
     "error_responses",
+    "one_of_body",
     "post_operation",
     "request_body",
     "response_body",
@@ -32,17 +32,6 @@ BODY_MEDIA_TYPES = ("application/json", "application/msgpack")
 PROBLEM_MEDIA_TYPES = ("application/problem+json", "application/msgpack")
 SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 
-_MODELS: tuple[type[BaseModel], ...] = (
-    schemas.CrossEntropyRequest,
-    schemas.BinaryCrossEntropyRequest,
-    schemas.SoftmaxRequest,
-    schemas.LossResponse,
-    schemas.SoftmaxResponse,
-    schemas.Problem,
-    metric_schemas.MergeRequest,
-    metric_schemas.DatasetMetrics,
-    *v2_schemas.MODELS,
-)
 _ERRORS = {
     400: "Malformed body (not JSON / msgpack, or not an object)",
     401: "API keys are configured and the request has none (Authorization: Bearer)",
@@ -56,17 +45,25 @@ _ERRORS = {
 }
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    # models_json_schema names a model's schema after the class (build_openapi).
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def request_body(model: str) -> dict[str, Any]:
+def request_body(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` declaring a JSON and msgpack request body of ``model``."""
     content = {media: {"schema": _ref(model)} for media in BODY_MEDIA_TYPES}
     return {"requestBody": {"required": True, "content": content}}
 
 
-def response_body(model: str) -> dict[int | str, dict[str, Any]]:
+def one_of_body(*models: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` declaring a request body that is one of ``models``."""
+    schema = {"oneOf": [_ref(model) for model in models]}
+    content = {media: {"schema": schema} for media in BODY_MEDIA_TYPES}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def response_body(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     """``responses`` declaring the 200 body in both media types and every error."""
     ok = {media: {"schema": _ref(model)} for media in BODY_MEDIA_TYPES}
     return {200: {"description": "Scored", "content": ok}, **error_responses()}
@@ -74,7 +71,7 @@ def response_body(model: str) -> dict[int | str, dict[str, Any]]:
 
 def error_responses() -> dict[int | str, dict[str, Any]]:
     """Problem-details responses for the client errors a scoring route can answer."""
-    content = {media: {"schema": _ref("Problem")} for media in PROBLEM_MEDIA_TYPES}
+    content = {media: {"schema": _ref(Problem)} for media in PROBLEM_MEDIA_TYPES}
     return {code: {"description": text, "content": content} for code, text in _ERRORS.items()}
 
 
@@ -83,8 +80,8 @@ def post_operation(
     summary: str,
     description: str,
     tags: list[str],
-    request_model: str,
-    response_model: str,
+    request_model: type[BaseModel],
+    response_model: type[BaseModel],
 ) -> dict[str, Any]:
     """The operation object of a POST route FastAPI does not see (a plain ASGI route)."""
     responses = {str(code): item for code, item in response_body(response_model).items()}
@@ -99,11 +96,12 @@ def post_operation(
 
 
 def build_openapi(
-    app: FastAPI, extra_paths: Mapping[str, dict[str, Any]] | None = None
+    app: FastAPI, extra_paths: Mapping[str, dict[str, Any]], models: Iterable[type[BaseModel]]
 ) -> dict[str, Any]:
-    """The document FastAPI generates, plus the component schemas of the raw-body routes.
+    """The document FastAPI generates, plus what it cannot see of the raw-body routes.
 
-    ``extra_paths`` are the path items of routes FastAPI does not generate (plain ASGI).
+    ``extra_paths`` are the path items of routes FastAPI does not generate (plain ASGI);
+    ``models`` the models that raw-body operations refer to, whose schemas are added.
     """
     if app.openapi_schema is None:
         spec = get_openapi(
@@ -113,13 +111,17 @@ def build_openapi(
             routes=app.routes,
         )
         _, defs = models_json_schema(
-            [(model, "validation") for model in _MODELS],
+            [(model, "validation") for model in _unique([*models, Problem])],
             ref_template="#/components/schemas/{model}",
         )
-        spec.setdefault("paths", {}).update(extra_paths or {})
+        spec.setdefault("paths", {}).update(extra_paths)
         spec.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
         app.openapi_schema = spec
     return app.openapi_schema
+
+
+def _unique(models: list[type[BaseModel]]) -> list[type[BaseModel]]:
+    return list(dict.fromkeys(models))
 
 
 def render(app: FastAPI) -> str:

@@ -21,6 +21,7 @@ from app.api.metric_schemas import (
 )
 
 __all__ = [
+    "PREDICTION_FIELDS",
     "BinaryCrossEntropyOptions",
     "BinaryCrossEntropyRequest",
     "CrossEntropyOptions",
@@ -116,6 +117,10 @@ class _Predictions(BaseModel):
     probs: NumericArray | None = Field(
         default=None, description="Probabilities instead of logits (clipped as sklearn). "
     )
+
+
+# The prediction fields, in the order the routes look for them: exactly one is given.
+PREDICTION_FIELDS = tuple(_Predictions.model_fields)
 
 
 class CrossEntropyRequest(CrossEntropyOptions, _Predictions):

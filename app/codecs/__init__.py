@@ -1,8 +1,7 @@
 """Codecs: request bodies to options and NumPy arrays, response trees to bytes.
 
 Depends on NumPy, msgspec, orjson and the standard library only; the web layer maps
-:class:`MalformedBody` to 400, :class:`InvalidArray` to 422, :class:`UnsupportedMediaType`
-to 415 and :class:`NotAcceptable` to 406.
+each error of :mod:`app.codecs.errors` to its status (``app.api.errors``).
 """
 
 from collections.abc import Mapping
@@ -11,23 +10,28 @@ from typing import Any
 from app.codecs.base import (
     Buffer,
     Codec,
-    CodecError,
     DecodedArray,
     DecodedBody,
     Decoder,
-    InvalidArray,
-    MalformedBody,
     ReadAhead,
     Tensor,
     invalid_utf8,
 )
+from app.codecs.errors import (
+    CodecError,
+    DecompressedTooLarge,
+    InvalidArray,
+    MalformedBody,
+    NotAcceptable,
+    UnsupportedEncoding,
+    UnsupportedMediaType,
+)
+from app.codecs.inflate import inflate, is_identity
 from app.codecs.json import JSON, JsonCodec
 from app.codecs.msgpack import MSGPACK, MsgpackCodec
 from app.codecs.negotiation import (
     CODECS,
     MEDIA_TYPES,
-    NotAcceptable,
-    UnsupportedMediaType,
     codec_for_accept,
     codec_for_content_type,
 )
@@ -43,6 +47,7 @@ __all__ = [
     "DecodedArray",
     "DecodedBody",
     "Decoder",
+    "DecompressedTooLarge",
     "InvalidArray",
     "JsonCodec",
     "MalformedBody",
@@ -50,11 +55,14 @@ __all__ = [
     "NotAcceptable",
     "ReadAhead",
     "Tensor",
+    "UnsupportedEncoding",
     "UnsupportedMediaType",
     "codec_for_accept",
     "codec_for_content_type",
     "encode_parts",
+    "inflate",
     "invalid_utf8",
+    "is_identity",
     "reader_for",
 ]
 

@@ -12,14 +12,8 @@ import numpy as np
 from app.codecs._arrays import array_from_raw
 from app.codecs._duplicates import duplicate_key
 from app.codecs._tensors import in_body, tensor_from_raw
-from app.codecs.base import (
-    DecodedArray,
-    DecodedBody,
-    InvalidArray,
-    Loc,
-    MalformedBody,
-    invalid_utf8,
-)
+from app.codecs.base import DecodedArray, DecodedBody, invalid_utf8
+from app.codecs.errors import Loc, MalformedBody, OptionOutOfRange
 
 __all__ = ["Kind", "Syntax", "decode_body"]
 
@@ -87,15 +81,11 @@ def decode_body(body: bytes, array_fields: frozenset[str], syntax: Syntax) -> De
     return DecodedBody(options, arrays)
 
 
-class InvalidOption(InvalidArray):
-    """An option whose value no decoder can hold (a number past float64, say)."""
-
-
 def _option(raw: msgspec.Raw, name: str, syntax: Syntax) -> Any:
     try:
         return syntax.plain(raw)
     except msgspec.ValidationError as exc:  # e.g. 1e999: valid JSON, no float64 for it
-        raise InvalidOption(f"{name}: {str(exc).lower()}", (name,)) from exc
+        raise OptionOutOfRange(f"{name}: {str(exc).lower()}", (name,)) from exc
 
 
 def _undecodable(

@@ -12,16 +12,12 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from app.codecs.base import InvalidArray
+from app.codecs.errors import DuplicateKey
 
-__all__ = ["DuplicateKey", "duplicate_key"]
+__all__ = ["duplicate_key"]
 
 _JSON_KEY = msgspec.json.Decoder(str)
 _MSGPACK_KEY = msgspec.msgpack.Decoder(str)
-
-
-class DuplicateKey(InvalidArray):
-    """A top-level key given twice."""
 
 
 def duplicate_key(body: bytes, fields: dict[str, msgspec.Raw], syntax: str) -> DuplicateKey | None:

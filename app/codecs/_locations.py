@@ -6,7 +6,7 @@ import re
 
 import msgspec
 
-from app.codecs.base import Loc
+from app.codecs.errors import Loc
 
 __all__ = ["render", "split"]
 

@@ -10,7 +10,7 @@ import msgspec
 import numpy as np
 
 from app.codecs._locations import render, split
-from app.codecs.base import InvalidArray, Loc
+from app.codecs.errors import InvalidArray, Loc
 
 __all__ = ["TENSOR_DTYPES", "TensorWire", "in_body", "tensor_bytes", "tensor_from_raw"]
 

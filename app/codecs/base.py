@@ -16,35 +16,13 @@ import numpy as np
 __all__ = [
     "Buffer",
     "Codec",
-    "CodecError",
     "DecodedArray",
     "DecodedBody",
     "Decoder",
-    "InvalidArray",
-    "MalformedBody",
     "ReadAhead",
     "Tensor",
     "invalid_utf8",
 ]
-
-Loc = tuple[str | int, ...]
-
-
-class CodecError(ValueError):
-    """Base of codec errors; ``loc`` is the path of the offending value."""
-
-    def __init__(self, message: str, loc: Loc = ()) -> None:
-        super().__init__(message)
-        self.message = message
-        self.loc = loc
-
-
-class MalformedBody(CodecError):
-    """The body is not valid JSON / msgpack, or not an object at the top level."""
-
-
-class InvalidArray(CodecError):
-    """A well-formed body whose array field is not a numeric array or a valid tensor."""
 
 
 def invalid_utf8(text: bytes) -> str | None:

@@ -7,14 +7,13 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from app.codecs.base import Codec
+from app.codecs.errors import NotAcceptable, UnsupportedMediaType
 from app.codecs.json import JSON
 from app.codecs.msgpack import MSGPACK
 
 __all__ = [
     "CODECS",
     "MEDIA_TYPES",
-    "NotAcceptable",
-    "UnsupportedMediaType",
     "codec_for_accept",
     "codec_for_content_type",
 ]
@@ -36,26 +35,6 @@ MEDIA_TYPES: Mapping[str, Codec] = MappingProxyType(
 _SUPPORTED = tuple(MEDIA_TYPES)
 
 
-class UnsupportedMediaType(Exception):
-    """The request's Content-Type names no codec (the web layer answers 415)."""
-
-    def __init__(self, value: str, supported: tuple[str, ...] = _SUPPORTED) -> None:
-        super().__init__(f"unsupported Content-Type {value!r}; supported: {', '.join(supported)}")
-        self.value = value
-        self.supported = supported
-
-
-class NotAcceptable(Exception):
-    """Accept rules out every codec (the web layer answers 406)."""
-
-    def __init__(self, value: str, supported: tuple[str, ...] = _SUPPORTED) -> None:
-        super().__init__(
-            f"no acceptable media type in {value!r}; supported: {', '.join(supported)}"
-        )
-        self.value = value
-        self.supported = supported
-
-
 # Clients send the same few header values over and over; parsing Accept costs a small
 # request several microseconds. Bounded: the values are the client's choice.
 @functools.lru_cache(maxsize=256)
@@ -69,7 +48,7 @@ def codec_for_content_type(value: str | None) -> Codec:
         return codec
     if media_type.endswith("+json"):
         return JSON
-    raise UnsupportedMediaType(value)
+    raise UnsupportedMediaType(value, _SUPPORTED)
 
 
 def codec_for_accept(value: str | None, default: Codec) -> Codec:
@@ -92,7 +71,7 @@ def _codec_for_accept(value: str | None, default_media_type: str) -> Codec:
         if q > best_q:  # strict, so an equal q never displaces the default
             best, best_q = codec, q
     if best is None:
-        raise NotAcceptable(value)
+        raise NotAcceptable(value, _SUPPORTED)
     return best
 
 

@@ -15,6 +15,7 @@ from app.core.errors import (
 )
 from app.core.losses import score_cross_entropy
 from app.core.options import LossOptions, SoftmaxOptions
+from app.core.probabilities import score_softmax
 from app.core.results import (
     Diagnostics,
     LossResult,
@@ -22,7 +23,6 @@ from app.core.results import (
     PerSampleDiagnostics,
     SoftmaxResult,
 )
-from app.core.scoring import score_softmax
 from app.core.softmax import log_softmax, logsumexp, softmax
 
 __all__ = [

@@ -51,7 +51,7 @@ class LossOptions:
 
 @dataclass(frozen=True)
 class SoftmaxOptions:
-    """Options of :func:`app.core.scoring.score_softmax`."""
+    """Options of :func:`app.core.probabilities.score_softmax`."""
 
     temperature: float = 1.0
     axis: int = -1

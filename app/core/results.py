@@ -109,7 +109,7 @@ class LossResult:
 
 @dataclass(frozen=True)
 class SoftmaxResult:
-    """Result of :func:`app.core.scoring.score_softmax`."""
+    """Result of :func:`app.core.probabilities.score_softmax`."""
 
     probs: FloatArray | None
     log_probs: FloatArray | None

@@ -1,8 +1,8 @@
 """Operations: Prometheus metrics, JSON logs and the request middleware that feeds both."""
 
 from app.observability.logging import configure_logging
-from app.observability.metrics import MULTIPROCESS, Recorder, metrics_endpoint
 from app.observability.middleware import ObservabilityMiddleware
+from app.observability.prometheus import MULTIPROCESS, Recorder, prometheus_endpoint
 from app.observability.stats import STATS_KEY, RequestStats
 
 __all__ = [
@@ -12,5 +12,5 @@ __all__ = [
     "Recorder",
     "RequestStats",
     "configure_logging",
-    "metrics_endpoint",
+    "prometheus_endpoint",
 ]

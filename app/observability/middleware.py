@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request id, in-flight gauge, metrics and one access-log line."""
+"""Pure ASGI middleware: request id, in-flight gauge, Prometheus metrics and one access-log line."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability.logging import AccessLog
-from app.observability.metrics import IN_FLIGHT, Recorder
+from app.observability.prometheus import IN_FLIGHT, Recorder
 from app.observability.stats import STATS_KEY, RequestStats
 
 __all__ = ["ObservabilityMiddleware"]
@@ -80,11 +80,11 @@ class ObservabilityMiddleware:
     """Counts, times and logs every request except the quiet paths (probes, /metrics)."""
 
     def __init__(
-        self, app: ASGIApp, *, quiet_paths: Iterable[str], metrics: bool, access_log: bool
+        self, app: ASGIApp, *, quiet_paths: Iterable[str], prometheus: bool, access_log: bool
     ) -> None:
         self.app = app
         self.quiet = frozenset(quiet_paths)
-        self.recorder = Recorder() if metrics else None
+        self.recorder = Recorder() if prometheus else None
         self.access_log = AccessLog() if access_log else None
         self._encodings: dict[bytes, str] = {}
         self._paths: frozenset[str] | None = None

@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 
 from app.api import create_app
 from app.api.backpressure import SMALL, Capacity, Reservation
+from app.api.errors import Overloaded
 from app.api.lifecycle import Readiness
-from app.api.limits import Overloaded
 from app.settings import Settings
 
 GOOD = {"logits": [[1.0, 2.0, 3.0]], "labels": [2]}

@@ -110,12 +110,12 @@ def test_wrong_method_is_a_problem(client: Any) -> None:
 
 
 def test_no_internal_detail_on_server_error(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.api import endpoints
+    from app.api import scoring
 
     def explode(*_: Any) -> Any:
         raise RuntimeError("/srv/secret/path.py line 3")
 
-    monkeypatch.setattr(endpoints, "score_cross_entropy", explode)
+    monkeypatch.setattr(scoring, "score_cross_entropy", explode)
     from fastapi.testclient import TestClient
 
     from app.api import create_app

@@ -19,7 +19,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.api.limits import Limits, _nesting, run_sized
+from app.api.errors import BodyTooLarge
+from app.api.pipeline import Limits, _nesting, read_body, run_sized
 from app.settings import Settings
 from tests.api.wire import encode, tensor
 from tests.live_server import LiveServer, live_server
@@ -319,8 +320,6 @@ def test_nesting_matches_a_plain_count(value: Any, limit: int) -> None:
 
 
 def _read(chunks: list[bytes], declared: int, limit: int = 1000) -> bytes:
-    from app.api.body import read_body
-
     messages = [
         {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
         for i, chunk in enumerate(chunks)
@@ -329,7 +328,7 @@ def _read(chunks: list[bytes], declared: int, limit: int = 1000) -> bytes:
     async def receive() -> dict[str, Any]:
         return messages.pop(0)
 
-    return anyio.run(read_body, receive, str(declared), limit)
+    return anyio.run(read_body, receive, declared, limit)
 
 
 def test_declared_length_is_read_into_one_buffer() -> None:
@@ -341,8 +340,6 @@ def test_a_body_shorter_than_declared_is_what_arrived() -> None:
 
 
 def test_a_body_longer_than_declared_is_refused() -> None:
-    from app.api.body import BodyTooLarge
-
     with pytest.raises(BodyTooLarge):
         _read([b"abcd", b"efgh"], 7)
     with pytest.raises(BodyTooLarge):  # in one message too
@@ -350,21 +347,17 @@ def test_a_body_longer_than_declared_is_refused() -> None:
 
 
 def test_a_body_in_one_message_is_returned_as_it_came() -> None:
-    from app.api.body import read_body
-
     chunk = b"abcdefg"
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": chunk, "more_body": False}
 
-    assert anyio.run(read_body, receive, "7", 1000) is chunk  # no copy
+    assert anyio.run(read_body, receive, 7, 1000) is chunk  # no copy
 
 
 @pytest.mark.parametrize("first", [[], [b"ab"]], ids=["at-once", "after-a-chunk"])
 def test_a_disconnect_while_reading_is_client_disconnect(first: list[bytes]) -> None:
     from starlette.requests import ClientDisconnect
-
-    from app.api.body import read_body
 
     messages: list[dict[str, Any]] = [
         {"type": "http.request", "body": chunk, "more_body": True} for chunk in first
@@ -375,7 +368,7 @@ def test_a_disconnect_while_reading_is_client_disconnect(first: list[bytes]) -> 
         return messages.pop(0)
 
     with pytest.raises(ClientDisconnect):
-        anyio.run(read_body, receive, "7", 1000)
+        anyio.run(read_body, receive, 7, 1000)
 
 
 # Where the work runs: small plain bodies on the event loop, the rest in a thread.

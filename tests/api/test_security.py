@@ -142,7 +142,7 @@ def test_an_unexpected_fault_is_a_bare_500(monkeypatch: pytest.MonkeyPatch) -> N
     def explode(*args: Any, **kwargs: Any) -> bytes:
         raise RuntimeError("boom in /work/main/app/secret.py line 3")
 
-    monkeypatch.setattr("app.api.serving.run_staged", explode)
+    monkeypatch.setattr("app.api.pipeline.run_sized", explode)
     with TestClient(
         create_app(Settings(access_log=False)), raise_server_exceptions=False
     ) as client:

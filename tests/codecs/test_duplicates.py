@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from app.codecs._duplicates import DuplicateKey, duplicate_key
+from app.codecs._duplicates import duplicate_key
+from app.codecs.errors import DuplicateKey
 
 _JSON = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _MSGPACK = msgspec.msgpack.Decoder(dict[str, msgspec.Raw])

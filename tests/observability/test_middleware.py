@@ -27,7 +27,9 @@ async def _read_all(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def _served(headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> dict[str, Any]:
-    middleware = ObservabilityMiddleware(_read_all, quiet_paths=(), metrics=False, access_log=True)
+    middleware = ObservabilityMiddleware(
+        _read_all, quiet_paths=(), prometheus=False, access_log=True
+    )
     lines = _Lines()
     middleware.access_log = lines  # type: ignore[assignment]
     messages = [

@@ -1,7 +1,7 @@
 """The three models of the Open Inference Protocol front door, over the /v1 endpoints.
 
 A model maps protocol inputs, parameters and requested outputs onto the /v1 options
-and arrays, runs the same :class:`~app.api.endpoints.Endpoint`, and picks the
+and arrays, runs the same :class:`~app.api.scoring.Endpoint`, and picks the
 requested outputs out of the /v1 response tree: one core, two front doors.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from app.api.endpoints import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, SOFTMAX, Endpoint
-from app.api.errors import OptionsInvalid
+from app.api.errors import InvalidFields
+from app.api.scoring import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, SOFTMAX, Endpoint
 from app.codecs import DecodedArray, DecodedBody
 from app.core.results import PER_SAMPLE_FIELDS
 
@@ -89,6 +89,7 @@ class Model:
         arrays: Mapping[str, np.ndarray[Any, Any]],
         parameters: Mapping[str, Any],
         requested: Sequence[str] | None,
+        threads: int = 1,
     ) -> tuple[dict[str, np.ndarray[Any, Any]], dict[str, Any]]:
         """Run the /v1 endpoint: the outputs asked for (defaults if None), and what was used.
 
@@ -98,7 +99,7 @@ class Model:
         unknown = [name for name in names if name not in self.output_names]
         if unknown:
             known = ", ".join(sorted(self.output_names))
-            raise OptionsInvalid(
+            raise InvalidFields(
                 [
                     (("outputs", n), f"unknown output {n!r}; expected one of {known}", "enum")
                     for n in unknown
@@ -107,10 +108,10 @@ class Model:
         options = self._options(parameters, names)
         decoded = DecodedBody(options, {k: DecodedArray(v, False) for k, v in arrays.items()})
         try:
-            body = self.endpoint.compute(decoded)
-        except OptionsInvalid as exc:
+            body = self.endpoint.compute(decoded, threads)
+        except InvalidFields as exc:
             # Options are request parameters here: say so in the location.
-            raise OptionsInvalid(
+            raise InvalidFields(
                 [
                     (("parameters", *loc) if loc and loc[0] in parameters else loc, text, kind)
                     for loc, text, kind in exc.errors
@@ -137,7 +138,7 @@ class Model:
             if key not in self.parameters:
                 allowed = ", ".join(self.parameters)
                 message = f"unknown parameter {key!r}; expected one of {allowed}"
-                raise OptionsInvalid([(("parameters", key), message, "extra_forbidden")])
+                raise InvalidFields([(("parameters", key), message, "extra_forbidden")])
             options[key] = value
         options["outputs"] = [name for name in names if name in self.array_outputs]
         options["diagnostics"] = any(_PATHS[name][0] == "diagnostics" for name in names)

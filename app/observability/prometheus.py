@@ -32,7 +32,7 @@ __all__ = [
     "MULTIPROCESS",
     "InFlight",
     "Recorder",
-    "metrics_endpoint",
+    "prometheus_endpoint",
     "render",
 ]
 
@@ -181,6 +181,6 @@ def render() -> bytes:
     return generate_latest(REGISTRY)
 
 
-def metrics_endpoint(request: Request) -> Response:
+def prometheus_endpoint(request: Request) -> Response:
     """Prometheus scrape target (a sync endpoint: the file merge runs in the threadpool)."""
     return Response(render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,4 +1,4 @@
-"""Softmax scoring without labels: probabilities, log-probabilities, log-sum-exp."""
+"""Softmax of a batch without labels: probabilities, log-probabilities, logsumexp, diagnostics."""
 
 from __future__ import annotations
 

@@ -8,22 +8,14 @@ from __future__ import annotations
 
 import zlib
 
-from app.codecs import CodecError, MalformedBody
+from app.codecs.errors import DecompressedTooLarge, MalformedBody, UnsupportedEncoding
 
-__all__ = ["DecompressedTooLarge", "UnsupportedEncoding", "inflate", "is_identity"]
+__all__ = ["inflate", "is_identity"]
 
 # wbits per coding: gzip; "deflate" is zlib-wrapped per RFC 9110, raw deflate tolerated.
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _BLOCK = 1 << 20
 _IDENTITY = ("", "identity")  # after strip() and lower()
-
-
-class DecompressedTooLarge(CodecError):
-    """The body inflates past ``max_decompressed_bytes``."""
-
-
-class UnsupportedEncoding(CodecError):
-    """A ``Content-Encoding`` other than gzip, deflate or identity."""
 
 
 def is_identity(coding: str | None) -> bool:
