@@ -118,7 +118,8 @@ class Server:
         ]  # fmt: skip
         self.log = log.open("ab")
         # The service as a deployment with fewer workers than cores would set it up: a
-        # large batch may use the cores no worker has (README, SCORER_COMPUTE_THREADS).
+        # large batch may use the cores no worker has (SCORER_COMPUTE_THREADS in
+        # docs/configuration.md).
         # SCORER_* reaches the service only; the image's allocator settings, every server.
         threads = max(1, (os.cpu_count() or 1) // workers)
         env = {**os.environ, "SCORER_COMPUTE_THREADS": str(threads), "GLIBC_TUNABLES": TUNABLES}

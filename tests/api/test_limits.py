@@ -281,7 +281,8 @@ def test_peak_memory_is_a_small_multiple_of_the_payload(tmp_path: Path) -> None:
     assert (peak - before) < 1.5 * payload, (payload, before, peak)
 
 
-if __name__ == "__main__":  # python -m tests.api.test_limits: the README's figure
+# python -m tests.api.test_limits: the figure in docs/configuration.md, "Memory".
+if __name__ == "__main__":
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
