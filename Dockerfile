@@ -44,8 +44,8 @@ COPY --from=builder --chown=scorer:scorer /opt/venv /opt/venv
 # would only oversubscribe the cores the container is given.
 # glibc maps every allocation over 32 MiB afresh and unmaps it when freed, so a large
 # request faulted in its body, its parsed arrays and their temporaries page by page
-# (11k page faults, 20 ms of a [4096, 1000] JSON request); up to 128 MiB now comes from
-# the heap and up to 128 MiB of freed heap is kept for the next request.
+# (bench/README.md, design decisions); up to 128 MiB now comes from the heap and up to
+# 128 MiB of freed heap is kept for the next request.
 # matplotlib (the report) keeps its font cache in MPLCONFIGDIR: the user has no home and
 # the root may be read-only, and /tmp is writable (a tmpfs in compose, an emptyDir in k8s).
 ENV PATH=/opt/venv/bin:$PATH \

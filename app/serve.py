@@ -3,13 +3,13 @@
 uvicorn's workers share one listening socket, and whichever worker wakes first accepts
 every connection waiting on it. A client that opens its connections in a burst and
 keeps them alive (wrk; a pipeline's connection pool) can land all of them on one
-worker, which then does all the work while the others idle: 2 workers measured 1.0x
-of one in three benchmark runs out of three (bench/README.md). On Linux each worker
-here binds its own socket into the port's ``SO_REUSEPORT`` group instead, and the
-kernel spreads new connections over the workers by a hash of their addresses
-(uvicorn has no option for it: encode/uvicorn#2472). uvicorn's own supervisor still
-starts, restarts and stops the workers; it hands each one a :class:`WorkerListener`,
-which becomes that worker's socket when the worker unpickles it.
+worker, which then does all the work while the others idle, so that a second worker
+adds nothing (bench/README.md, design decisions). On Linux each worker here binds its
+own socket into the port's ``SO_REUSEPORT`` group instead, and the kernel spreads new
+connections over the workers by a hash of their addresses (uvicorn has no option for
+it: encode/uvicorn#2472). uvicorn's own supervisor still starts, restarts and stops the
+workers; it hands each one a :class:`WorkerListener`, which becomes that worker's socket
+when the worker unpickles it.
 
 Elsewhere, and with one worker, this is ``uvicorn app.main:app`` with the same options.
 """

@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     """Threads one large softmax cross-entropy (class-index labels, over 2 MiB of
     logits) may use; results are bit-identical for any count. Set it to cores / workers
     when running fewer workers than cores; with a worker per core, threads only contend
-    (measured: 3-30% slower with both cores busy)."""
+    for the cores and are slower than one (bench/README.md, design decisions)."""
 
     api_keys: Annotated[list[SecretStr], NoDecode] = []
     """Bearer keys accepted (comma-separated in the environment); none means no auth."""
@@ -111,8 +111,8 @@ class Settings(BaseSettings):
     opentelemetry: bool = False
     """FastAPI's native OpenTelemetry (traces, metrics, logs to the global providers).
 
-    Off by default: checking for configured providers costs every request ~8 us, and
-    Prometheus and the access log already cover what it would report.
+    Off by default: it checks for configured providers on every request (bench/README.md,
+    design decisions), and Prometheus and the access log already cover what it would report.
     """
 
     @field_validator("api_keys", "open_paths", "cors_origins", mode="before")

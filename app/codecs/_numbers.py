@@ -32,9 +32,10 @@ __all__ = ["acquire", "count_brackets", "numeric_array", "read_numbers", "releas
 
 # A parser must not be shared between threads, and keeps the buffers of the largest
 # document it has read (about 3.4x its size). One idle parser is kept: a new one costs
-# little for a small body but doubles the time of a 40 MB one (page faults). Only after
-# documents up to the default body limit, though, so that an idle worker holds at most
-# about 220 MB of parser buffers whatever limit it is configured with.
+# little for a small body, but a large one pays the page faults of its fresh buffers
+# (bench/README.md, design decisions). Only after documents up to the default body
+# limit, though, so that an idle worker holds at most about 220 MB of parser buffers
+# whatever limit it is configured with.
 _IDLE: list[simdjson.Parser] = []
 KEEP_AFTER_BYTES = 64 << 20
 _ARRAY = {simdjson.Array}
@@ -61,8 +62,8 @@ _COUNT_STEP = 1 << 20
 def count_brackets(text: bytes | memoryview) -> int:
     """How many ``[`` the text holds.
 
-    ``bytes.count`` tests a byte at a time (12 ms in a 43 MB body); NumPy compares 1 MiB
-    at a time into one reused mask (4 ms), which pays off from about 64 KiB.
+    ``bytes.count`` tests a byte at a time; NumPy compares 1 MiB at a time into one
+    reused mask, which pays off from about 64 KiB (bench/README.md, design decisions).
     """
     if len(text) < 1 << 16:
         return bytes(text).count(b"[") if isinstance(text, memoryview) else text.count(b"[")

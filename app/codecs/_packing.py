@@ -2,7 +2,8 @@
 
 Every element gets the fixed-width msgpack form (0xcb + 8 bytes for float64, 0xca + 4 for
 float32, 0xd3 + 8 for integers), so the whole body is a few vectorised copies; readers
-decode it like any other msgpack. ``arr.tolist()`` and an encoder is ~3x slower.
+decode it like any other msgpack. ``arr.tolist()`` and an encoder build a Python object
+per element, which is what this avoids (bench/README.md, design decisions).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ _SCALARS = (str, int, float, bool, type(None))
 def decode_plain(body: bytes, array_fields: frozenset[str]) -> DecodedBody | None:
     """The decoded body when it is plain, else None."""
     # A '{' past the first byte is most likely a tensor (a plain body has no objects):
-    # memchr finds it faster (1 ms in 40 MB) than a parse of a base64 string would fail.
+    # memchr finds it sooner than a parse of its base64 string would fail (bench/README.md).
     if body.startswith(_BOM) or body.find(b"{", 1) != -1:
         return None
     parser = acquire()

@@ -1,10 +1,11 @@
 """Read the rows of a large JSON body's first 2-D array while the body is still arriving.
 
-A [4096, 1000] JSON body is 43 MB: reading it took ~30 ms and simdjson's parse of the
-whole of it ~65 ms more, one after the other. :class:`RowReader` parses the complete
-rows of the body's first ``[[`` array a block at a time as the bytes come in, so the
-parse overlaps the client's sending. Each block is parsed as ``[`` + its rows + ``]``
-by :func:`read_numbers`, with the same checks as a whole array, in place in the body's
+Read first and parsed whole afterwards, a large JSON body costs its reading and
+simdjson's parse one after the other, the parse holding the GIL throughout
+(bench/README.md, design decisions). :class:`RowReader` parses the complete rows of the
+body's first ``[[`` array a block at a time as the bytes come in, so the parse overlaps
+the client's sending. Each block is parsed as ``[`` + its rows + ``]`` by
+:func:`read_numbers`, with the same checks as a whole array, in place in the body's
 buffer: the byte before and the byte after the rows are written over for the parse and
 put back, so the buffer is unchanged once ``feed`` returns.
 
@@ -30,8 +31,8 @@ from app.codecs.base import DecodedArray, DecodedBody
 
 __all__ = ["RowReader"]
 
-# Parse once this much text has come in: ~1.5 ms of simdjson per step, which holds the
-# GIL either way (the whole-body parse held it for 65 ms at a stretch).
+# Parse once this much text has come in: simdjson holds the GIL either way, and a step
+# this size holds it briefly, where a whole-body parse held it throughout (bench/README.md).
 STEP_BYTES = 1 << 20
 # The array must begin within this many bytes for the reader to take it.
 PREFIX_BYTES = 1 << 20
@@ -116,7 +117,7 @@ class RowReader:
             return False
         # Parsed in place as "[" + rows + "]": the bytes on either side of the rows (the
         # array's "[" or a separator; a separator, "]" or bytes not yet arrived) are
-        # written over for the parse and put back. A copy of each block cost 3% of it.
+        # written over for the parse and put back: no copy of each block (bench/README.md).
         around = body[start - 1], body[stop]
         body[start - 1], body[stop] = 0x5B, 0x5D
         try:

@@ -54,8 +54,9 @@ def in_body(array: np.ndarray[Any, np.dtype[Any]], body: bytes) -> np.ndarray[An
     """``array`` as a writeable view of ``body`` when it lies in a writeable body.
 
     msgspec hands out read-only views, and NumPy copies a read-only array before some
-    reductions (``argmax`` along an axis: 115 instead of 66 us a 2 MiB block). A body
-    read in chunks is a bytearray of the service's own: a view of it can be writeable.
+    reductions (``argmax`` along an axis asks for a writeable array), in every block's
+    diagnostics (bench/README.md, design decisions). A body read in chunks is a
+    bytearray of the service's own: a view of it can be writeable.
     """
     if array.flags.writeable or not isinstance(body, bytearray) or not array.size:
         return array

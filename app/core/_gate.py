@@ -1,12 +1,13 @@
 """Which requests need no checks beyond the kernel's own: decided from types and options.
 
 Validating a request costs a few dozen NumPy calls whatever its size, which for a
-``[64, 10]`` batch is most of the time spent (bench/README.md). A request whose types,
-shapes and options alone prove those checks redundant -- float32/float64 logits in their
-own precision with the class axis last, integer class-index labels of the per-sample
-shape, no weights, an ``ignore_index`` no label in range can equal -- goes straight to
-the kernel (:mod:`app.core._rows`), which checks the values as part of its arithmetic,
-once its labels are known to be in range (one argmax of the labels read as unsigned).
+``[64, 10]`` batch is most of the time spent (bench/README.md, design decisions). A
+request whose types, shapes and options alone prove those checks redundant --
+float32/float64 logits in their own precision with the class axis last, integer
+class-index labels of the per-sample shape, no weights, an ``ignore_index`` no label in
+range can equal -- goes straight to the kernel (:mod:`app.core._rows`), which checks the
+values as part of its arithmetic, once its labels are known to be in range (one argmax
+of the labels read as unsigned).
 """
 
 from __future__ import annotations

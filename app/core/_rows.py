@@ -19,9 +19,10 @@ probabilities); the shifted form is :func:`app.core.softmax.shift`, which the pu
 and the probabilities, the hot request): ``e = exp x``, ``R_y = sum_{k != y} e_k``,
 ``T = R_y + e_y``; ``-log p_y = log1p(R_y exp(-x_y))`` (every term positive: full
 relative precision however small the loss) and ``p = e / T``. It saves the row maximum
-and the shifted copy (bench/README.md). A row it cannot take -- NaN or +inf, a sum
-that overflows or is subnormal, ``exp(-x_y)`` overflowing, or probabilities that would
-come from subnormal exponentials -- is recomputed in the shifted form in the same call.
+and the shifted copy (bench/README.md, design decisions). A row it cannot take --
+NaN or +inf, a sum that overflows or is subnormal, ``exp(-x_y)`` overflowing, or
+probabilities that would come from subnormal exponentials -- is recomputed in the
+shifted form in the same call.
 
 :func:`plain` is the same operations on one small block whose logits are bounded, without
 the general path's per-call overhead.
@@ -322,8 +323,8 @@ def plain(
     overflows or is subnormal in either form and every check of :func:`run` passes, so
     the same operations, in the same order, give the same bits without them: the unshifted
     form for the loss and probabilities, the shifted form with diagnostics. What is left
-    out is the general path's per-call overhead (bench/README.md); tests/core/test_gate.py
-    holds the two to the bit.
+    out is the general path's per-call overhead (bench/README.md, design decisions);
+    tests/core/test_gate.py holds the two to the bit.
     """
     k, c = x.shape
     lim = limits(x.dtype)

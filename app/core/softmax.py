@@ -36,7 +36,7 @@ Ints = NDArray[np.intp]
 
 # Below this many classes a row sum through einsum beats np.add.reduce; below this many
 # elements a matrix-vector product beats einsum, and OpenBLAS does not thread it (the
-# same bits whatever the threads). Figures: bench/README.md.
+# same bits whatever the threads). Figures: bench/README.md, design decisions.
 _EINSUM_CLASSES = 2048
 _GEMV_ELEMENTS = 1 << 15
 
@@ -58,7 +58,7 @@ def row_starts(k: int, c: int) -> Ints:
 
 def pick(a: FloatArray, idx: Ints) -> FloatArray:
     """``a[r, idx[r]]`` for every row ``r`` of a ``[k, c]`` array (a copy)."""
-    if a.flags.c_contiguous:  # flat take: a third of fancy indexing's cost on small arrays
+    if a.flags.c_contiguous:  # flat take: cheaper than fancy indexing on small arrays
         out: FloatArray = a.take(idx + row_starts(*a.shape))
         return out
     out = a[np.arange(len(a)), idx]

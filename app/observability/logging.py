@@ -58,13 +58,13 @@ class JsonFormatter(logging.Formatter):
 class AccessLog:
     """The access line of each request, in the format above, with one ``write(2)``.
 
-    Through ``logging`` a line cost about 11 us in a tight loop (a record, the handler's
-    lock, the formatter, ``write`` and ``flush``) and some 30 us of a [64, 10] request
-    in the server; this costs about 2.5 us. Nothing is buffered, so a crash loses no
-    line, and a line shorter than ``PIPE_BUF`` (4 KiB) reaches a pipe whole, so workers
-    sharing stdout never interleave inside a line. It writes to the file descriptor of
-    the handler ``configure_logging`` installed; without one (a test capturing stdout)
-    the line goes through ``logging`` as before.
+    Through ``logging`` every line pays for a record, the handler's lock, the formatter,
+    ``write`` and ``flush``; this builds the line with orjson and writes it once, for a
+    fraction of that (bench/README.md, design decisions). Nothing is buffered, so a
+    crash loses no line, and a line shorter than ``PIPE_BUF`` (4 KiB) reaches a pipe
+    whole, so workers sharing stdout never interleave inside a line. It writes to the
+    file descriptor of the handler ``configure_logging`` installed; without one (a test
+    capturing stdout) the line goes through ``logging`` as before.
     """
 
     def __init__(self) -> None:
@@ -119,7 +119,7 @@ def configure_logging(level: str, access_log: bool) -> None:
     # One line per request is ours (with the request id and timings); uvicorn's would repeat it.
     logging.getLogger("uvicorn.access").disabled = access_log
     # Record attributes no line here prints, each looked up for every record (the logging
-    # HOWTO's "Optimization" section); together about a third of an access-log line's cost.
+    # HOWTO's "Optimization" section): a sizeable part of each line's cost (bench/README.md).
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

@@ -34,9 +34,9 @@ def _encoding(content_type: bytes) -> str:
 class _Ids:
     """32 hex digits: 64 random bits per process, then a counter.
 
-    Unique across processes and replicas like a uuid4, at about a seventh of its cost
-    (0.3 against 2.4 us: one ``getrandom`` per process instead of per request). A forked
-    worker draws its own prefix.
+    Unique across processes and replicas like a uuid4, at a fraction of its cost: one
+    ``getrandom`` per process instead of per request (bench/README.md, design decisions).
+    A forked worker draws its own prefix.
     """
 
     def __init__(self) -> None:

@@ -77,8 +77,9 @@ class InFlight:
     """The in-flight gauge, moved by every request.
 
     In one process the gauge reads a plain counter when scraped (``set_function``): its
-    ``inc`` and ``dec`` take a lock each, 1.4 us a request. Several workers must write
-    their memory-mapped files, which only ``inc`` and ``dec`` do.
+    ``inc`` and ``dec`` take a lock each, on every request (bench/README.md, design
+    decisions). Several workers must write their memory-mapped files, which only ``inc``
+    and ``dec`` do.
     """
 
     def __init__(self, gauge: Gauge, multiprocess: bool) -> None:
