@@ -1,14 +1,15 @@
 """Request deadlines enforced by one timer per event loop, not one timer per request.
 
-``asyncio.timeout`` arms a timer for each request and disarms it at the end; under
-uvloop that pair costs 6-7 us, about 3% of a [64, 10] request. Here a request only
+``asyncio.timeout`` arms a timer for each request and disarms it at the end, which
+costs a small request a measurable share of its time under uvloop (bench/README.md,
+design decisions). Here a request only
 registers its task and deadline in a dict. One timer, armed at the earliest deadline,
 cancels every task whose deadline has passed and re-arms itself for the next one; as
 every request has the same timeout, a later request never needs an earlier timer, so
 under load the timer fires about once per timeout instead of being armed per request.
 
 Cancellation follows ``asyncio.timeout``: the task is cancelled, and the cancellation
-becomes :class:`DeadlineExceeded` only if it is the watchdog's own (``uncancel``
+becomes TimeoutError (the pipeline's DeadlineExceeded) only if it is the watchdog's own (``uncancel``
 brings the count back to what it was), so a server shutting down still cancels.
 """
 
