@@ -9,8 +9,9 @@ every request has the same timeout, a later request never needs an earlier timer
 under load the timer fires about once per timeout instead of being armed per request.
 
 Cancellation follows ``asyncio.timeout``: the task is cancelled, and the cancellation
-becomes TimeoutError (the pipeline's DeadlineExceeded) only if it is the watchdog's own (``uncancel``
-brings the count back to what it was), so a server shutting down still cancels.
+becomes TimeoutError (the pipeline's DeadlineExceeded) only if it is the watchdog's own
+(``uncancel`` brings the count back to what it was), so a server shutting down still
+cancels.
 """
 
 from __future__ import annotations

@@ -173,7 +173,7 @@ class MergeRequest(_Strict):
     aggregates: list[dict[str, Any]] = Field(
         min_length=1,
         description="Each the `aggregate` of a response.",
-        json_schema_extra={"items": {"$ref": "#/components/schemas/AggregateModel"}},
+        json_schema_extra={"items": {"$ref": f"#/components/schemas/{AggregateModel.__name__}"}},
     )
 
 

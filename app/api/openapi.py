@@ -26,6 +26,7 @@ __all__ = [
     "post_operation",
     "request_body",
     "response_body",
+    "schema_ref",
 ]
 
 BODY_MEDIA_TYPES = ("application/json", "application/msgpack")
@@ -45,33 +46,34 @@ _ERRORS = {
 }
 
 
-def _ref(model: type[BaseModel]) -> dict[str, str]:
-    # models_json_schema names a model's schema after the class (build_openapi).
+def schema_ref(model: type[BaseModel]) -> dict[str, str]:
+    """A reference to ``model``'s schema among the document's components."""
+    # models_json_schema names a model's schema after its class (build_openapi).
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
 def request_body(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` declaring a JSON and msgpack request body of ``model``."""
-    content = {media: {"schema": _ref(model)} for media in BODY_MEDIA_TYPES}
+    content = {media: {"schema": schema_ref(model)} for media in BODY_MEDIA_TYPES}
     return {"requestBody": {"required": True, "content": content}}
 
 
 def one_of_body(*models: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` declaring a request body that is one of ``models``."""
-    schema = {"oneOf": [_ref(model) for model in models]}
+    schema = {"oneOf": [schema_ref(model) for model in models]}
     content = {media: {"schema": schema} for media in BODY_MEDIA_TYPES}
     return {"requestBody": {"required": True, "content": content}}
 
 
 def response_body(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     """``responses`` declaring the 200 body in both media types and every error."""
-    ok = {media: {"schema": _ref(model)} for media in BODY_MEDIA_TYPES}
+    ok = {media: {"schema": schema_ref(model)} for media in BODY_MEDIA_TYPES}
     return {200: {"description": "Scored", "content": ok}, **error_responses()}
 
 
 def error_responses() -> dict[int | str, dict[str, Any]]:
     """Problem-details responses for the client errors a scoring route can answer."""
-    content = {media: {"schema": _ref(Problem)} for media in PROBLEM_MEDIA_TYPES}
+    content = {media: {"schema": schema_ref(Problem)} for media in PROBLEM_MEDIA_TYPES}
     return {code: {"description": text, "content": content} for code, text in _ERRORS.items()}
 
 

@@ -1,4 +1,4 @@
-"""Serving a large JSON body that arrives in chunks: its rows are parsed as they come."""
+"""The request pipeline: the headers it reads, and a large JSON body parsed as it arrives."""
 
 from __future__ import annotations
 
@@ -12,11 +12,42 @@ import orjson
 import pytest
 
 from app.api import create_app
+from app.api.pipeline import Head, read_head
 from app.codecs import READ_AHEAD_BYTES, JsonCodec
 from app.settings import Settings
 from tests.live_server import live_server
 
 CHUNK = 1 << 16
+
+
+@pytest.mark.parametrize(
+    ("length", "expected"),
+    [
+        pytest.param(b"42", 42, id="digits"),
+        pytest.param(b"007", 7, id="leading-zeros"),
+        pytest.param(b"", None, id="empty"),
+        pytest.param(b"-1", None, id="negative"),
+        pytest.param(b" 42", None, id="space"),
+        pytest.param("\u00b2".encode("latin-1"), None, id="superscript-two"),
+        pytest.param("\u0664\u0662".encode(), None, id="arabic-indic-digits"),
+    ],
+)
+def test_content_length_is_a_plain_decimal_or_none(length: bytes, expected: int | None) -> None:
+    # Anything else is read as a body of unknown length, under max_body_bytes.
+    head = read_head({"headers": [(b"content-length", length)]})
+    assert head.content_length == expected
+
+
+def test_the_first_of_a_repeated_header_counts() -> None:
+    headers = [
+        (b"content-type", b"application/msgpack"),
+        (b"content-type", b"application/json"),
+        (b"x-other", b"ignored"),
+        (b"inference-header-content-length", b"12"),
+    ]
+    assert read_head({"headers": headers}) == Head(
+        content_type="application/msgpack", inference_header_length="12"
+    )
 
 
 def _post(

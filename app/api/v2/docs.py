@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.api.openapi import schema_ref
+from app.api.v2.schemas import InferenceError, InferenceRequest, InferenceResponse
+
 __all__ = ["INFER", "NOT_FOUND", "NOT_READY"]
 
 Responses = dict[int | str, dict[str, Any]]
 
-_ERROR: dict[str, Any] = {
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceError"}}}
-}
+_ERROR: dict[str, Any] = {"content": {"application/json": {"schema": schema_ref(InferenceError)}}}
 _BINARY = {"type": "string", "format": "binary"}
 _INFER_ERRORS = {
     400: "Malformed request: not JSON, bad header length or binary sizes",
@@ -42,7 +43,7 @@ INFER: dict[str, Any] = {
         "description": "An InferenceRequest; with Inference-Header-Content-Length, followed "
         "by the binary input data.",
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}},
+            "application/json": {"schema": schema_ref(InferenceRequest)},
         },
     },
     "responses": {
@@ -50,7 +51,7 @@ INFER: dict[str, Any] = {
             "description": "Outputs; binary outputs follow a JSON header of "
             "Inference-Header-Content-Length bytes (application/octet-stream)",
             "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/InferenceResponse"}},
+                "application/json": {"schema": schema_ref(InferenceResponse)},
                 "application/octet-stream": {"schema": _BINARY},
             },
         },
