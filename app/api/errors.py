@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 from app.codecs import (
     JSON,
@@ -160,7 +161,10 @@ def _items(exc: Exception) -> list[dict[str, Any]]:
         return [
             {"loc": list(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()
         ]
-    if isinstance(exc, ScoringError | CodecError):
+    if isinstance(exc, CodecError):
+        kind = exc.problem_type or _snake(type(exc).__name__)
+        return [{"loc": list(exc.loc), "message": exc.message, "type": kind}]
+    if isinstance(exc, ScoringError):
         return [{"loc": list(exc.loc), "message": exc.message, "type": _snake(type(exc).__name__)}]
     return [{"loc": [], "message": str(exc), "type": _snake(type(exc).__name__)}]
 
@@ -249,16 +253,24 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-def inference_error(exc: Exception) -> JSONResponse:
-    """The Open Inference Protocol's ``{"error": message}``, with the table's status."""
+def inference_error(exc: Exception, scope: Scope) -> JSONResponse:
+    """The Open Inference Protocol's ``{"error": message}``, with the table's status.
+
+    The reason goes to the request's stats (metrics and access log) as for /v1.
+    """
     if isinstance(exc, HTTPException):
         status, message = HTTPStatus(exc.status_code), str(exc.detail)
+        reason = f"http_{exc.status_code}"
     else:
         status, message = status_for(exc), _message(exc)
+        reason = _items(exc)[0]["type"]
     if status == HTTPStatus.INTERNAL_SERVER_ERROR:
         # Never a stack trace or an internal path in the body: the log has them.
         log.exception("unhandled error in an inference request")
-        message = "internal error"
+        message, reason = "internal error", "internal_error"
+    stats = scope.get(STATS_KEY)
+    if stats is not None:
+        stats.error = reason
     return JSONResponse(
         {"error": message}, status_code=int(status), headers=response_headers(status)
     )

@@ -63,6 +63,7 @@ __all__ = [
     "Limits",
     "Steps",
     "check_shape",
+    "count_samples",
     "handle",
     "read_body",
     "read_head",
@@ -262,7 +263,8 @@ class _BodySteps:
         except RecursionError as exc:  # msgpack, or JSON past the decoder's recursion limit
             raise NestingTooDeep("the body is nested too deeply to decode") from exc
         _check_decoded(decoded, limits)
-        _count(decoded, stats)
+        shapes = {name: field.array.shape for name, field in decoded.arrays.items()}
+        count_samples(stats, shapes, decoded.options.get("axis", -1))
         return decoded
 
     def compute(self, decoded: DecodedBody, limits: Limits) -> Mapping[str, Any]:
@@ -347,15 +349,19 @@ def _check_decoded(decoded: DecodedBody, limits: Limits) -> None:
     for name, field in decoded.arrays.items():
         if field.array.ndim >= depth:
             raise NestingTooDeep(f"{name}: nested deeper than {depth} levels", (name,))
+    # Nesting first for every field, then sizes: a body that is both too deep and too
+    # large is refused for its depth, whichever field comes first.
+    for name, field in decoded.arrays.items():
         check_shape(name, field.array.shape, limits)
 
 
-def _count(decoded: DecodedBody, stats: RequestStats) -> None:
-    # Samples and classes of the predictions, for the request's metrics and log line.
+def count_samples(
+    stats: RequestStats, shapes: Mapping[str, tuple[int, ...]], axis: Any = -1
+) -> None:
+    """Record samples and classes of the predictions, for the request's metrics and log."""
     for name in PREDICTION_FIELDS:
-        if name in decoded.arrays:
-            shape = decoded.arrays[name].array.shape
-            axis = decoded.options.get("axis", -1)
+        if name in shapes:
+            shape = shapes[name]
             if len(shape) >= 2 and isinstance(axis, int) and -len(shape) <= axis < len(shape):
                 stats.classes = shape[axis]
                 stats.samples = math.prod(shape) // max(shape[axis], 1)

@@ -24,6 +24,9 @@ Loc = tuple[str | int, ...]
 class CodecError(ValueError):
     """Base of codec errors; ``loc`` is the path of the offending value."""
 
+    # The ``type`` of the error item on the wire; None: the class name in snake case.
+    problem_type: str | None = None
+
     def __init__(self, message: str, loc: Loc = ()) -> None:
         super().__init__(message)
         self.message = message
@@ -43,7 +46,13 @@ class DuplicateKey(InvalidArray):
 
 
 class OptionOutOfRange(InvalidArray):
-    """An option whose value no decoder can hold (a number past float64, say)."""
+    """An option whose value no decoder can hold (a number past float64, say).
+
+    On the wire it is an ``invalid_option``, as the core's refusal of an option is:
+    clients match one type for a bad option, whichever layer saw it.
+    """
+
+    problem_type = "invalid_option"
 
 
 class DecompressedTooLarge(CodecError):

@@ -126,3 +126,28 @@ def test_no_internal_detail_on_server_error(client: Any, monkeypatch: pytest.Mon
     assert "secret" not in response.text
     assert problem["errors"][0]["message"] == "internal error"
     assert response.headers["connection"] == "close"
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        pytest.param(
+            b'{"logits": [[1, 2]], "labels": [0], "temperature": 1e999}',
+            ["temperature"],
+            id="codec",
+        ),
+        pytest.param(
+            b'{"logits": [[1, 2]], "labels": [0], "metrics": {"top_k": [1, 1]}}',
+            ["metrics", "top_k"],
+            id="core",
+        ),
+    ],
+)
+def test_a_bad_option_is_invalid_option_whichever_layer_refuses_it(
+    client: Any, body: bytes, loc: list[Any]
+) -> None:
+    response = client.post(
+        "/v1/cross-entropy", content=body, headers={"content-type": "application/json"}
+    )
+    problem = _problem(response, 422, "json")
+    assert [(e["loc"], e["type"]) for e in problem["errors"]] == [(loc, "invalid_option")]

@@ -4,6 +4,7 @@ byte length, requests in flight, the deadline; and peak memory for a large reque
 from __future__ import annotations
 
 import gzip
+import json
 import threading
 import time
 import zlib
@@ -149,6 +150,14 @@ def test_json_depth_names_the_field(http: httpx.Client) -> None:
     _problem(_post(http, body), 422, ["logits"])
     body = b'{"logits": [[1.0, 2.0]], "labels": [0], "reduction": ' + deep + b"}"
     _problem(_post(http, body), 422, ["reduction"])
+
+
+def test_depth_is_checked_before_size_whichever_field_comes_first(http: httpx.Client) -> None:
+    # logits is too large (413) and comes first; labels is too deep (422): depth wins.
+    big = np.zeros((100, 11)).tolist()
+    deep = b"[" * 9 + b"0" + b"]" * 9
+    body = b'{"logits": ' + json.dumps(big).encode() + b', "labels": ' + deep + b"}"
+    _problem(_post(http, body), 422, ["labels"])
 
 
 @pytest.mark.parametrize("encoding", [pytest.param("json"), pytest.param("msgpack")])

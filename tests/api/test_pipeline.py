@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,48 @@ def test_a_large_json_body_through_uvicorn_scores_as_in_process(tmp_path: Path) 
         )
     assert answer.status_code == 200
     assert answer.content == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "slow"),
+    [
+        pytest.param(
+            "/v1/cross-entropy",
+            {"logits": [[1.0, 2.0, 3.0]], "labels": [2]},
+            "app.api.scoring.Endpoint.compute",
+            id="v1",
+        ),
+        pytest.param(
+            "/v2/models/cross-entropy/infer",
+            {
+                "inputs": [
+                    {"name": "logits", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]},
+                    {"name": "labels", "shape": [1], "datatype": "INT64", "data": [2]},
+                ]
+            },
+            "app.api.v2.models.Model.compute",
+            id="v2",
+        ),
+    ],
+)
+def test_a_small_request_computed_past_its_deadline_is_504(
+    monkeypatch: pytest.MonkeyPatch, path: str, body: dict[str, Any], slow: str
+) -> None:
+    # A small body is computed on the event loop, where the watchdog cannot interrupt it:
+    # the deadline is checked again once the step returns, so its answer is not sent late.
+    from fastapi.testclient import TestClient
+
+    owner, name = slow.rsplit(".", 1)
+    module, cls = owner.rsplit(".", 1)
+    target = getattr(__import__(module, fromlist=[cls]), cls)
+    compute = getattr(target, name)
+
+    def late(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.2)
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, late)
+    with TestClient(create_app(Settings(request_timeout_seconds=0.05))) as client:
+        response = client.post(path, json=body)
+    assert response.status_code == 504, response.text
+    assert "0.05" in response.text

@@ -109,28 +109,62 @@ def test_request_ids_are_minted_when_absent_or_unusable(lines: list[dict[str, An
     assert access[4]["request_id"] != "x" * 500
 
 
+def _logged(server: LiveServer, request_id: str) -> list[dict[str, Any]]:
+    """The access lines of one request, once it is logged (within 10 s)."""
+    deadline = time.monotonic() + 10
+    found: list[dict[str, Any]] = []
+    while not found and time.monotonic() < deadline:
+        time.sleep(0.1)
+        logged = [json.loads(line) for line in server.log_lines()]
+        found = [line for line in _access(logged) if line["request_id"] == request_id]
+    return found
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/cross-entropy", "/v2/models/cross-entropy/infer"], ids=["v1", "v2"]
+)
 def test_a_client_gone_mid_body_is_logged_as_499_without_a_traceback(
-    server: LiveServer, lines: list[dict[str, Any]]
+    server: LiveServer, lines: list[dict[str, Any]], path: str
 ) -> None:
     # `lines` first: the module's other tests read the log as it was before this request.
     host, port = server.url.removeprefix("http://").split(":")
+    request_id = f"gone-499-{path.split('/')[1]}"
     head = (
-        "POST /v1/cross-entropy HTTP/1.1\r\n"
-        f"Host: {host}\r\nAuthorization: Bearer {KEY}\r\nX-Request-ID: gone-499\r\n"
+        f"POST {path} HTTP/1.1\r\n"
+        f"Host: {host}\r\nAuthorization: Bearer {KEY}\r\nX-Request-ID: {request_id}\r\n"
         "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
     )
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(head.encode() + b'{"logits": [[1.0, 2.0' + b" " * 1000)
         time.sleep(0.3)  # the route is waiting for the rest of the body
-    deadline = time.monotonic() + 10
-    gone: list[dict[str, Any]] = []
-    while not gone and time.monotonic() < deadline:
-        time.sleep(0.1)
-        logged = [json.loads(line) for line in server.log_lines()]
-        gone = [line for line in _access(logged) if line["request_id"] == "gone-499"]
+    gone = _logged(server, request_id)
     assert [(line["status"], line["error"]) for line in gone] == [(499, "client_disconnected")]
     assert gone[0]["request_bytes"] == 100000  # as declared; the body never arrived whole
     logs = server.stdout.read_text() + server.stderr.read_text()
     assert "Traceback" not in logs
     assert "ClientDisconnect" not in logs
     assert server.alive()
+
+
+def test_v2_requests_are_logged_with_their_shape_and_error_type(
+    server: LiveServer, lines: list[dict[str, Any]]
+) -> None:
+    auth = {"authorization": f"Bearer {KEY}"}
+    ok = {
+        "inputs": [
+            {"name": "logits", "shape": [2, 3], "datatype": "FP32", "data": [1, 2, 3, 4, 5, 6]},
+            {"name": "labels", "shape": [2], "datatype": "INT64", "data": [2, 0]},
+        ]
+    }
+    bad = {"inputs": [{**ok["inputs"][0]}, {**ok["inputs"][1], "data": [2, 3]}]}
+    with httpx.Client(base_url=server.url, timeout=30, headers=auth) as http:
+        for request_id, body, status in (("v2-ok", ok, 200), ("v2-bad", bad, 422)):
+            response = http.post(
+                "/v2/models/cross-entropy/infer", json=body, headers={"x-request-id": request_id}
+            )
+            assert response.status_code == status, response.text
+    [good] = _logged(server, "v2-ok")
+    assert (good["samples"], good["classes"], good["error"]) == (2, 3, None)
+    assert good["compute_ms"] >= 0
+    [refused] = _logged(server, "v2-bad")
+    assert (refused["status"], refused["error"]) == (422, "invalid_label")

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from app.api.errors import InvalidFields, NestingTooDeep, inference_error
-from app.api.pipeline import Answer, Limits, check_shape, handle, read_head
+from app.api.pipeline import Answer, Limits, check_shape, count_samples, handle, read_head
 from app.api.v2.models import VERSION, Model
 from app.api.v2.tensors import (
     HEADER_LENGTH,
@@ -38,8 +38,10 @@ async def infer(request: Request, model: Model) -> Response:
     steps = _InferSteps(model, head.inference_header_length)
     try:
         answer = await handle(request.scope, request.receive, head, steps)
+    except ClientDisconnect:
+        raise  # nobody to answer: the middleware counts it as a 499, as for /v1
     except Exception as exc:  # every error, the deadline's too, is {"error": ...} here
-        return inference_error(exc)
+        return inference_error(exc, request.scope)
     return Response(
         b"".join(answer.parts), media_type=answer.media_type, headers=dict(answer.headers)
     )
@@ -67,6 +69,8 @@ class _InferSteps:
                 raise InvalidFields([(("inputs", tensor.name), message, "extra_forbidden")])
             check_shape(tensor.name, tensor.shape, limits)  # declared, before any data
             arrays[tensor.name] = decode_input(tensor, blob)
+        shapes = {name: array.shape for name, array in arrays.items()}
+        count_samples(stats, shapes, request.parameters.get("axis", -1))
         return request, arrays
 
     def compute(
