@@ -161,11 +161,9 @@ def _items(exc: Exception) -> list[dict[str, Any]]:
         return [
             {"loc": list(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()
         ]
-    if isinstance(exc, CodecError):
-        kind = exc.problem_type or _snake(type(exc).__name__)
+    if isinstance(exc, ScoringError | CodecError):
+        kind = getattr(exc, "problem_type", None) or _snake(type(exc).__name__)
         return [{"loc": list(exc.loc), "message": exc.message, "type": kind}]
-    if isinstance(exc, ScoringError):
-        return [{"loc": list(exc.loc), "message": exc.message, "type": _snake(type(exc).__name__)}]
     return [{"loc": [], "message": str(exc), "type": _snake(type(exc).__name__)}]
 
 
@@ -186,9 +184,8 @@ def problem_response(
         "instance": request.url.path,
         "errors": items,
     }
-    stats = request.scope.get(STATS_KEY)
-    if stats is not None and items:  # the reason in metrics and the access log
-        stats.error = items[0]["type"]
+    if items:
+        _record_reason(request.scope, items[0]["type"])
     headers = response_headers(status)
     if _is_v2(request.url.path):
         # The Open Inference Protocol has its own error body, also for errors raised
@@ -200,6 +197,13 @@ def problem_response(
         media_type=codec.problem_media_type,
         headers=headers,
     )
+
+
+def _record_reason(scope: Scope, reason: str) -> None:
+    # The error's type is the reason in the metrics and the access log.
+    stats = scope.get(STATS_KEY)
+    if stats is not None:
+        stats.error = reason
 
 
 def _is_v2(path: str) -> bool:
@@ -260,7 +264,7 @@ def inference_error(exc: Exception, scope: Scope) -> JSONResponse:
     """
     if isinstance(exc, HTTPException):
         status, message = HTTPStatus(exc.status_code), str(exc.detail)
-        reason = f"http_{exc.status_code}"
+        reason = status.name.lower()  # as _http names it for /v1
     else:
         status, message = status_for(exc), _message(exc)
         reason = _items(exc)[0]["type"]
@@ -268,9 +272,7 @@ def inference_error(exc: Exception, scope: Scope) -> JSONResponse:
         # Never a stack trace or an internal path in the body: the log has them.
         log.exception("unhandled error in an inference request")
         message, reason = "internal error", "internal_error"
-    stats = scope.get(STATS_KEY)
-    if stats is not None:
-        stats.error = reason
+    _record_reason(scope, reason)
     return JSONResponse(
         {"error": message}, status_code=int(status), headers=response_headers(status)
     )

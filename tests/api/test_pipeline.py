@@ -14,6 +14,8 @@ import pytest
 
 from app.api import create_app
 from app.api.pipeline import Head, read_head
+from app.api.scoring import Endpoint
+from app.api.v2.models import Model
 from app.codecs import READ_AHEAD_BYTES, JsonCodec
 from app.settings import Settings
 from tests.live_server import live_server
@@ -176,12 +178,12 @@ def test_a_large_json_body_through_uvicorn_scores_as_in_process(tmp_path: Path) 
 
 
 @pytest.mark.parametrize(
-    ("path", "body", "slow"),
+    ("path", "body", "owner"),
     [
         pytest.param(
             "/v1/cross-entropy",
             {"logits": [[1.0, 2.0, 3.0]], "labels": [2]},
-            "app.api.scoring.Endpoint.compute",
+            Endpoint,
             id="v1",
         ),
         pytest.param(
@@ -192,28 +194,25 @@ def test_a_large_json_body_through_uvicorn_scores_as_in_process(tmp_path: Path) 
                     {"name": "labels", "shape": [1], "datatype": "INT64", "data": [2]},
                 ]
             },
-            "app.api.v2.models.Model.compute",
+            Model,
             id="v2",
         ),
     ],
 )
 def test_a_small_request_computed_past_its_deadline_is_504(
-    monkeypatch: pytest.MonkeyPatch, path: str, body: dict[str, Any], slow: str
+    monkeypatch: pytest.MonkeyPatch, path: str, body: dict[str, Any], owner: type
 ) -> None:
     # A small body is computed on the event loop, where the watchdog cannot interrupt it:
     # the deadline is checked again once the step returns, so its answer is not sent late.
     from fastapi.testclient import TestClient
 
-    owner, name = slow.rsplit(".", 1)
-    module, cls = owner.rsplit(".", 1)
-    target = getattr(__import__(module, fromlist=[cls]), cls)
-    compute = getattr(target, name)
+    compute = owner.compute
 
     def late(*args: Any, **kwargs: Any) -> Any:
         time.sleep(0.2)
         return compute(*args, **kwargs)
 
-    monkeypatch.setattr(target, name, late)
+    monkeypatch.setattr(owner, "compute", late)
     with TestClient(create_app(Settings(request_timeout_seconds=0.05))) as client:
         response = client.post(path, json=body)
     assert response.status_code == 504, response.text
