@@ -17,6 +17,7 @@ from app.api.lifecycle import Readiness, lifespan_for
 from app.api.openapi import build_openapi
 from app.api.pipeline import Limits
 from app.api.security import BearerAuth
+from app.api.v2 import infer_lane
 from app.api.v2 import router as v2_router
 from app.api.v2.schemas import MODELS as V2_MODELS
 from app.core import LossOptions, score_cross_entropy
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v2_router)
     install_error_handlers(app)
     # Added first, so innermost: every operational layer below still wraps the scoring routes.
-    app.add_middleware(scoring.ScoringLane)
+    app.add_middleware(scoring.ScoringLane, more=infer_lane())
     _install_middleware(app, settings)
     models = [*scoring.openapi_models(), *metrics.MODELS, *V2_MODELS]
 

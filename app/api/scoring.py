@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.errors import InvalidFields, handler_for
@@ -55,6 +55,7 @@ __all__ = [
     "OPERATIONS",
     "SOFTMAX",
     "Endpoint",
+    "Lane",
     "Operation",
     "ScoringLane",
     "core_metric_options",
@@ -359,6 +360,10 @@ class ScoringRoute:
         await answer.send(send)
 
 
+# Finds the route and app of a POST path the lane serves besides /v1's, or None.
+Lane = Callable[[str], tuple[BaseRoute, ASGIApp] | None]
+
+
 class ScoringLane:
     """The innermost middleware: POSTs to a scoring path go straight to their route.
 
@@ -368,26 +373,33 @@ class ScoringLane:
     runs: metrics, access log, CORS, auth, admission, the server-error handler. Errors
     the status table knows are answered by the same handlers the exception middleware
     would call; anything else propagates to the server-error handler (500, logged).
-    Other methods and paths go on to the router, which answers 405 and 404.
+    Other methods and paths go on to the router, which answers 405 and 404. ``more``
+    finds the other paths the lane serves (/v2 inference, whose paths carry the model).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, more: Lane | None = None) -> None:
         self.app = app
-        self.routes = {route.path: route for route in routes()}
+        self.routes: dict[str, tuple[BaseRoute, ASGIApp]] = {
+            route.path: (route, route.app) for route in routes()
+        }
+        self.more = more
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = None
+        found = None
         if scope["type"] == "http" and scope["method"] == "POST":
             path, root = scope["path"], scope.get("root_path")
             if root and path.startswith(root):  # as the router matches: below root_path
                 path = path[len(root) :]
-            route = self.routes.get(path)
-        if route is None:
+            found = self.routes.get(path)
+            if found is None and self.more is not None:
+                found = self.more(path)
+        if found is None:
             await self.app(scope, receive, send)
             return
+        route, target = found
         scope["route"] = route  # the router's record: the metrics and log label
         try:
-            await route.app(scope, receive, send)
+            await target(scope, receive, send)
         except Exception as exc:
             handler = handler_for(exc)  # the route raises before it sends anything
             if handler is None:

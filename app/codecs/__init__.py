@@ -7,6 +7,7 @@ each error of :mod:`app.codecs.errors` to its status (``app.api.errors``).
 from collections.abc import Mapping
 from typing import Any
 
+from app.codecs._numbers import read_numbers
 from app.codecs.base import (
     Buffer,
     Codec,
@@ -63,6 +64,7 @@ __all__ = [
     "inflate",
     "invalid_utf8",
     "is_identity",
+    "read_numbers",
     "reader_for",
 ]
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from app.api.errors import InvalidFields, NestingTooDeep, inference_error
 from app.api.pipeline import Answer, Limits, check_shape, count_samples, handle, read_head
@@ -27,24 +28,35 @@ from app.api.v2.tensors import (
 )
 from app.observability.stats import RequestStats
 
-__all__ = ["infer"]
+__all__ = ["InferApp", "infer"]
 
 Arrays = dict[str, np.ndarray[Any, Any]]
 
 
-async def infer(request: Request, model: Model) -> Response:
+async def infer(scope: Scope, receive: Receive, model: Model) -> Response:
     """Score the body with ``model``; answer JSON, or binary outputs after a JSON header."""
-    head = read_head(request.scope)
+    head = read_head(scope)
     steps = _InferSteps(model, head.inference_header_length)
     try:
-        answer = await handle(request.scope, request.receive, head, steps)
+        answer = await handle(scope, receive, head, steps)
     except ClientDisconnect:
         raise  # nobody to answer: the middleware counts it as a 499, as for /v1
     except Exception as exc:  # every error, the deadline's too, is {"error": ...} here
-        return inference_error(exc, request.scope)
+        return inference_error(exc, scope)
     return Response(
         b"".join(answer.parts), media_type=answer.media_type, headers=dict(answer.headers)
     )
+
+
+@dataclass(frozen=True)
+class InferApp:
+    """The plain ASGI app that scores one model's inference requests (the scoring lane's)."""
+
+    model: Model
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await infer(scope, receive, self.model)
+        await response(scope, receive, send)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ requested outputs out of the /v1 response tree: one core, two front doors.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -79,10 +79,12 @@ class Model:
     parameters: tuple[str, ...]
     array_outputs: frozenset[str]
 
-    @property
-    def output_names(self) -> frozenset[str]:
-        """Every output this model can return."""
-        return frozenset(spec.name for spec in self.outputs)
+    # Every output this model can return; a plain attribute (no property, no
+    # cached_property: bench/README.md, tried and dropped).
+    output_names: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output_names", frozenset(spec.name for spec in self.outputs))
 
     def compute(
         self,

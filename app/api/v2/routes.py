@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 import app as package
+from app.api.scoring import Lane
 from app.api.v2 import docs, schemas
-from app.api.v2.infer import infer
+from app.api.v2.infer import InferApp, infer
 from app.api.v2.models import MODELS, VERSION, Model
 
-__all__ = ["router"]
+__all__ = ["infer_lane", "router"]
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 
@@ -125,7 +127,7 @@ async def model_config(name: str) -> Response:
 async def model_infer(request: Request, name: str) -> Response:
     """Score the inputs with the named model; JSON tensors or Triton's binary extension."""
     model = _model(name)
-    return await infer(request, model)
+    return await infer(request.scope, request.receive, model)
 
 
 @router.post(
@@ -138,4 +140,34 @@ async def model_infer(request: Request, name: str) -> Response:
 async def model_version_infer(request: Request, name: str, version: str) -> Response:
     """As modelInfer; every model has the single version 1."""
     model = _model(name, version)
-    return await infer(request, model)
+    return await infer(request.scope, request.receive, model)
+
+
+def infer_lane() -> Lane:
+    """The inference paths of the known models, for the scoring lane (as /v1 has).
+
+    FastAPI's route matching and dependency solving cost a small request more than the
+    request's own work (bench/README.md, design decisions), so the lane serves
+    ``/v2/models/{name}/infer`` and ``/v2/models/{name}/versions/1/infer`` directly, and
+    records the route above as the router would. Unknown models and versions go on to the
+    router, whose routes answer 404.
+    """
+    named = {route.name: route for route in router.routes if isinstance(route, APIRoute)}
+    plain, versioned = named["model_infer"], named["model_version_infer"]
+    apps = {name: InferApp(model) for name, model in MODELS.items()}
+    prefix, suffix = "/v2/models/", "/infer"
+
+    def lane(path: str) -> tuple[APIRoute, InferApp] | None:
+        if not (path.startswith(prefix) and path.endswith(suffix)):
+            return None
+        name, *rest = path[len(prefix) : -len(suffix)].split("/")
+        if not rest:
+            route = plain
+        elif rest == ["versions", VERSION]:
+            route = versioned
+        else:
+            return None
+        app = apps.get(name)
+        return None if app is None else (route, app)
+
+    return lane
