@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.metric_schemas import (
     AggregateModel,
     CalibrationModel,
+    ClassificationModel,
+    CurvesModel,
     LossHistogramModel,
     MetricsOptions,
     PerClassModel,
@@ -99,6 +101,12 @@ class CrossEntropyOptions(_LossOptions):
 
 class BinaryCrossEntropyOptions(_LossOptions):
     """Options of sigmoid (binary, multi-label) cross-entropy."""
+
+    metrics: MetricsOptions | None = Field(
+        default=None,
+        description="Evaluation metrics to add to the diagnostics, per element: "
+        "classification, curves, calibration, brier, loss_histogram, aggregate.",
+    )
 
 
 class SoftmaxOptions(_PredictionOptions):
@@ -191,6 +199,8 @@ class DiagnosticsModel(BaseModel):
     per_class: PerClassModel | None = None
     loss_histogram: LossHistogramModel | None = None
     sequences: SequencesModel | None = None
+    classification: ClassificationModel | None = None
+    curves: CurvesModel | None = None
 
 
 class Shapes(BaseModel):

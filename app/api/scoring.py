@@ -46,7 +46,13 @@ from app.core import (
     score_softmax,
 )
 from app.core import SoftmaxOptions as CoreSoftmaxOptions
-from app.core.metrics import Evaluation, MetricOptions, evaluate_cross_entropy, to_wire
+from app.core.metrics import (
+    Evaluation,
+    MetricOptions,
+    evaluate_binary_cross_entropy,
+    evaluate_cross_entropy,
+    to_wire,
+)
 from app.core.results import PER_SAMPLE_FIELDS
 
 __all__ = [
@@ -73,6 +79,8 @@ _METRIC_PARTS = (
     "per_class",
     "loss_histogram",
     "sequences",
+    "classification",
+    "curves",
 )
 
 
@@ -221,9 +229,13 @@ def _run_binary(
 ) -> Any:
     kind, pred = _predictions(arrays, PREDICTION_FIELDS)
     labels = _required(arrays, "labels")
-    result = score_binary_cross_entropy(
-        pred.array, labels, _core_loss_options(options, arrays, kind)
-    )
+    core_options = _core_loss_options(options, arrays, kind, threads)
+    if options.metrics is not None:  # evaluation metrics: their own, slower path
+        metrics = core_metric_options(options.metrics)
+        evaluation = evaluate_binary_cross_entropy(pred.array, labels, core_options, metrics)
+        body = _loss_body(evaluation.result, options.outputs, pred, labels)
+        return _add_metrics(body, evaluation, options.metrics, pred.tensor)
+    result = score_binary_cross_entropy(pred.array, labels, core_options)
     return _loss_body(result, options.outputs, pred, labels)
 
 
@@ -256,8 +268,9 @@ def _run_softmax(options: SoftmaxOptions, arrays: dict[str, DecodedArray], threa
 
 
 def core_metric_options(m: MetricsOptions) -> MetricOptions:
-    """The core's options; setting ``calibration_bins`` asks for calibration."""
+    """The core's options; setting ``calibration_bins`` (``curve_bins``) asks for it."""
     calibrate = m.calibration or "calibration_bins" in m.model_fields_set
+    curves = m.curves or "curve_bins" in m.model_fields_set
     return MetricOptions(
         calibration_bins=m.calibration_bins if calibrate else None,
         brier=m.brier,
@@ -267,6 +280,9 @@ def core_metric_options(m: MetricsOptions) -> MetricOptions:
         per_class=m.per_class,
         sequences=m.sequences,
         loss_histogram=m.loss_histogram,
+        classification=m.classification,
+        threshold=m.threshold,
+        curve_bins=m.curve_bins if curves else None,
     )
 
 

@@ -16,9 +16,17 @@ import matplotlib as mpl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = ["confidence_histogram", "loss_distribution", "per_class_accuracy", "reliability"]
+__all__ = [
+    "confidence_histogram",
+    "loss_distribution",
+    "per_class_accuracy",
+    "precision_recall",
+    "reliability",
+    "roc",
+]
 
 MAX_CLASSES_SHOWN = 50
+MAX_CURVES_SHOWN = 10
 BLUE, ORANGE, GREY = "#1f77b4", "#ff7f0e", "#7f7f7f"
 # The SVG backend keeps module state (ids, the hash salt); one drawing at a time.
 _LOCK = threading.Lock()
@@ -129,3 +137,40 @@ def per_class_accuracy(metrics: dict[str, Any]) -> str:
         ax.set_title(title)
 
     return _svg(draw, (max(4.6, 0.18 * len(rows) + 1.5), 3.4))
+
+
+def _curves(
+    metrics: dict[str, Any], kind: str, x: str, y: str, area: str, labels: tuple[str, str]
+) -> str:
+    curves = metrics["curves"]
+    shown = min(len(curves[kind]), MAX_CURVES_SHOWN)
+    many = len(curves[kind]) > 1
+
+    def draw(ax: Axes) -> None:
+        for c in range(shown):
+            points = curves[kind][c]
+            value = curves[area][c]
+            name = f"class {c}" if many else "positive class"
+            text = "n/a" if value is None else f"{value:.4f}"
+            ax.plot(points[x], points[y], linewidth=1.2, label=f"{name} ({text})")
+        if kind == "roc":
+            ax.plot([0, 1], [0, 1], "--", color=GREY, linewidth=0.8)
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel=labels[0], ylabel=labels[1])
+        title = "ROC curve" if kind == "roc" else "Precision-recall curve"
+        if len(curves[kind]) > shown:
+            title += f" (first {shown} of {len(curves[kind])} classes)"
+        ax.set_title(title)
+        ax.legend(loc="lower right" if kind == "roc" else "lower left", frameon=False, fontsize=7)
+
+    return _svg(draw)
+
+
+def roc(metrics: dict[str, Any]) -> str:
+    """True against false positive rate per class, with each class's ROC AUC."""
+    return _curves(metrics, "roc", "fpr", "tpr", "roc_auc", ("false positive rate", "recall"))
+
+
+def precision_recall(metrics: dict[str, Any]) -> str:
+    """Precision against recall per class, with each class's average precision."""
+    labels = ("recall", "precision")
+    return _curves(metrics, "pr", "recall", "precision", "average_precision", labels)

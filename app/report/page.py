@@ -14,6 +14,7 @@ _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#222;
 background:#fff}
 h1{font-size:20px;margin:0 0 12px}
+h2{font-size:16px;margin:16px 0 8px}
 table{border-collapse:collapse;margin:0 0 16px}
 td,th{border-bottom:1px solid #ddd;padding:3px 14px 3px 0;text-align:left;font-size:14px}
 td.v{font-variant-numeric:tabular-nums}
@@ -39,7 +40,11 @@ _SECTIONS = (
     ),
     ("loss", "loss_histogram", figures.loss_distribution, "Per-sample loss, on a log scale."),
     ("per-class", "per_class", figures.per_class_accuracy, "Accuracy of each true class."),
+    ("roc", "curves", figures.roc, "ROC per class from binned probabilities (ROC AUC)."),
+    ("pr", "curves", figures.precision_recall, "Precision-recall per class (average precision)."),
 )
+# Sections that mean nothing for a task, left out rather than reported missing.
+_NOT_FOR = {"binary": {"per_class"}, "multiclass": {"curves"}}
 
 
 def reliability_svg(metrics: dict[str, Any]) -> str:
@@ -67,11 +72,12 @@ def _number(value: Any) -> str:
 
 def headline(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
     """The numbers at the top of the page, in order; absent metrics are left out."""
+    binary = metrics.get("task") == "binary"
     rows: list[tuple[str, Any]] = [
-        ("samples", metrics["count"]),
-        ("classes", metrics["classes"]),
+        ("elements" if binary else "samples", metrics["count"]),
+        ("label columns" if binary else "classes", metrics["classes"]),
         ("loss (mean)", metrics["loss"]),
-        ("accuracy", metrics["accuracy"]),
+        ("accuracy" + (" (p > 0.5, every element)" if binary else ""), metrics["accuracy"]),
     ]
     rows += [(f"top-{t['k']} accuracy", t["accuracy"]) for t in metrics.get("top_k") or ()]
     rows.append(("mean confidence", metrics["mean_confidence"]))
@@ -81,6 +87,13 @@ def headline(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
         rows += [(f"{name} ({bins} bins)", cal[key]) for name, key in _CAL]
     if "brier" in metrics:
         rows.append(("Brier score", metrics["brier"]))
+    cls = metrics.get("classification")
+    if cls is not None:
+        rows += [(f"{name} F1", cls[name]["f1"]) for name in ("macro", "micro", "weighted")]
+    curves = metrics.get("curves")
+    if curves is not None:
+        rows.append((f"macro ROC AUC ({curves['bins']} bins)", curves["macro_roc_auc"]))
+        rows.append(("macro average precision", curves["macro_average_precision"]))
     seq = metrics.get("sequences")
     if seq is not None:
         rows += [("tokens", seq["tokens"]), ("token NLL", seq["nll"])]
@@ -98,7 +111,10 @@ def html_page(metrics: dict[str, Any]) -> str:
         for name, v in headline(metrics)
     )
     parts = []
+    skip = _NOT_FOR.get(metrics.get("task", "multiclass"), set())
     for ident, needs, draw, caption in _SECTIONS:
+        if needs in skip and metrics.get(needs) is None:
+            continue
         if metrics.get(needs) is None:
             body = f'<p class="missing">No {html.escape(needs)} in the aggregates.</p>'
         else:
@@ -112,5 +128,32 @@ def html_page(metrics: dict[str, Any]) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>Scorer report</title><style>{_CSS}</style></head>\n<body>"
         f'<h1>Scorer report</h1><table id="headline">{table}</table>'
-        f'<div class="plots">{plots}</div></body></html>\n'
+        f'<div class="plots">{plots}</div>{_classification_table(metrics)}</body></html>\n'
+    )
+
+
+def _classification_table(metrics: dict[str, Any]) -> str:
+    """Precision, recall, F1 and support per class and averaged, or "" without them."""
+    cls = metrics.get("classification")
+    if cls is None:
+        return ""
+    how = "argmax, one vs rest" if cls["threshold"] is None else f"p > {cls['threshold']:g}"
+    cells = ("precision", "recall", "f1")
+    head = "".join(f"<th>{h}</th>" for h in ("class", "support", "precision", "recall", "F1"))
+    rows = [
+        f'<tr><td>{c}</td><td class="v">{_number(support)}</td>'
+        + "".join(f'<td class="v">{_number(cls[k][c])}</td>' for k in cells)
+        + "</tr>"
+        for c, support in enumerate(cls["support"])
+    ]
+    total = sum(cls["support"])
+    rows += [
+        f'<tr><th scope="row">{name}</th><td class="v">{_number(total)}</td>'
+        + "".join(f'<td class="v">{_number(cls[name][k])}</td>' for k in cells)
+        + "</tr>"
+        for name in ("macro", "micro", "weighted")
+    ]
+    return (
+        f'<h2>Classification ({html.escape(how)})</h2><table id="classification">'
+        f"<tr>{head}</tr>{''.join(rows)}</table>"
     )

@@ -214,11 +214,59 @@ def test_invalid_metric_options(client: Any, encoding: str, body: dict[str, Any]
     assert out["errors"][0]["loc"] == loc
 
 
-def test_binary_cross_entropy_has_no_metrics(client: Any) -> None:
-    body = {"logits": [0.5], "labels": [1.0], "metrics": {"brier": True}}
+BINARY_METRICS = {
+    "classification": True,
+    "threshold": 0.4,
+    "curve_bins": 50,
+    "calibration_bins": 10,
+    "brier": True,
+    "loss_histogram": True,
+    "aggregate": True,
+}
+
+
+@pytest.mark.parametrize("encoding", ["json", "msgpack"])
+def test_multilabel_metrics_merge_exactly_over_http(client: Any, encoding: str) -> None:
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 2, size=(120, 3)).astype(float)
+    logits = rng.normal(size=(120, 3)) + 2.0 * (labels - 0.5)
+    whole_body = {"logits": logits.tolist(), "labels": labels.tolist(), "metrics": BINARY_METRICS}
+    response, whole = _post(client, "/v1/binary-cross-entropy", whole_body, encoding)
+    assert response.status_code == 200, whole
+    found = whole["diagnostics"]
+    assert found["classification"]["threshold"] == 0.4
+    assert len(found["classification"]["precision"]) == 3
+    assert len(found["curves"]["roc"]) == 3
+    assert whole["aggregate"]["task"] == "binary"
+    parts = []
+    for lo, hi in ((0, 7), (7, 64), (64, 120)):
+        body = {**whole_body, "logits": logits[lo:hi].tolist(), "labels": labels[lo:hi].tolist()}
+        parts.append(_post(client, "/v1/binary-cross-entropy", body, encoding)[1]["aggregate"])
+    response, merged = _post(client, "/v1/aggregates/merge", {"aggregates": parts}, encoding)
+    assert response.status_code == 200, merged
+    assert merged["classification"] == found["classification"]  # counts: exact
+    assert merged["curves"]["roc_auc"] == found["curves"]["roc_auc"]
+    assert merged["count"] == 360
+    assert merged["brier"] == pytest.approx(found["brier"], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("metrics", "labels", "loc"),
+    [
+        ({"top_k": [1]}, [1.0, 0.0], ["metrics", "top_k"]),
+        ({"per_class": True}, [1.0, 0.0], ["metrics", "per_class"]),
+        ({"classification": True}, [1.0, 0.5], ["labels", 1]),
+        ({"threshold": 2}, [1.0, 0.0], ["metrics", "threshold"]),
+        ({"curve_bins": 0}, [1.0, 0.0], ["metrics", "curve_bins"]),
+    ],
+)
+def test_binary_metrics_refused_with_their_location(
+    client: Any, metrics: dict[str, Any], labels: list[float], loc: list[Any]
+) -> None:
+    body = {"logits": [0.5, -1.0], "labels": labels, "metrics": metrics}
     response, out = _post(client, "/v1/binary-cross-entropy", body)
-    assert response.status_code == 422
-    assert out["errors"][0]["loc"] == ["metrics"]
+    assert response.status_code == 422, out
+    assert out["errors"][0]["loc"] == loc
 
 
 def _aggregate(client: Any, metrics: dict[str, Any]) -> dict[str, Any]:

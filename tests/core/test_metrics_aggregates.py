@@ -90,6 +90,7 @@ def test_parts_not_asked_for_are_absent() -> None:
     ev = evaluate_cross_entropy(np.zeros((2, 3)), np.array([0, 1]), LossOptions(), MetricOptions())
     assert set(to_wire(ev.aggregate)) == {
         "format",
+        "task",
         "classes",
         "count",
         "correct",

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from app.core import InvalidValue, LossOptions
-from app.core.metrics import MetricOptions, aggregate_metrics, evaluate_cross_entropy
+from app.core.metrics import (
+    MetricOptions,
+    aggregate_metrics,
+    evaluate_binary_cross_entropy,
+    evaluate_cross_entropy,
+)
 from app.report import render
 from app.report.page import headline, html_page, reliability_svg
 
@@ -80,3 +85,34 @@ def test_every_plot_present() -> None:
 def test_svg_needs_calibration() -> None:
     with pytest.raises(InvalidValue, match="no calibration"):
         reliability_svg(_metrics(calibration_bins=None))
+
+
+def _binary_metrics(columns: int) -> dict:
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 2, size=(300, columns)).astype(float)
+    logits = rng.normal(size=(300, columns)) + 2 * (labels - 0.5)
+    opts = MetricOptions(
+        calibration_bins=10, brier=True, loss_histogram=True, classification=True, curve_bins=100
+    )
+    return evaluate_binary_cross_entropy(logits, labels, LossOptions(), opts).metrics
+
+
+def test_binary_report_has_curves_and_the_classification_table() -> None:
+    m = _binary_metrics(3)
+    page = html_page(m)
+    for ident in ("reliability", "roc", "pr", "classification"):
+        assert f'id="{ident}"' in page
+    assert 'id="per-class"' not in page  # a multiclass plot: left out, not "missing"
+    rows = dict(headline(m))
+    assert rows["elements"] == 900
+    assert rows["macro F1"] == m["classification"]["macro"]["f1"]
+    assert rows["macro ROC AUC (100 bins)"] == m["curves"]["macro_roc_auc"]
+    table = page[page.index('id="classification"') :]
+    assert table.count("<tr>") == 1 + 3 + 3  # header, 3 classes, macro / micro / weighted
+    assert "p &gt; 0.5" in page
+
+
+def test_multiclass_report_without_curves_does_not_ask_for_them() -> None:
+    page = html_page(_metrics())
+    assert 'id="roc"' not in page
+    assert 'id="per-class"' in page

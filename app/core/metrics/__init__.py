@@ -1,4 +1,5 @@
-"""Evaluation metrics: calibration, Brier, top-k, confusion, per-class, sequences.
+"""Evaluation metrics: calibration, Brier, top-k, confusion, per-class, sequences,
+classification (precision, recall, F1) and ROC / precision-recall curves.
 
 Each batch yields an :class:`Aggregate` of sufficient statistics; :func:`merge_aggregates`
 adds any number of them (in their wire form, as a client receives them, or as objects)
@@ -25,12 +26,18 @@ from typing import Any
 from app.core.metrics.aggregate import (
     Aggregate,
     CalibrationSums,
+    ClassCounts,
+    CurveCounts,
     PerClassSums,
     TokenSums,
     TopKCounts,
     merge,
 )
-from app.core.metrics.evaluate import Evaluation, evaluate_cross_entropy
+from app.core.metrics.evaluate import (
+    Evaluation,
+    evaluate_binary_cross_entropy,
+    evaluate_cross_entropy,
+)
 from app.core.metrics.options import MetricOptions
 from app.core.metrics.sequences import SequenceMetrics
 from app.core.metrics.summary import metrics_of
@@ -40,6 +47,8 @@ __all__ = [
     "FORMAT",
     "Aggregate",
     "CalibrationSums",
+    "ClassCounts",
+    "CurveCounts",
     "Evaluation",
     "MetricOptions",
     "PerClassSums",
@@ -47,6 +56,7 @@ __all__ = [
     "TokenSums",
     "TopKCounts",
     "aggregate_metrics",
+    "evaluate_binary_cross_entropy",
     "evaluate_cross_entropy",
     "from_wire",
     "merge_aggregates",

@@ -15,6 +15,8 @@ from app.core.errors import InvalidValue
 __all__ = [
     "Aggregate",
     "CalibrationSums",
+    "ClassCounts",
+    "CurveCounts",
     "PerClassSums",
     "TokenSums",
     "TopKCounts",
@@ -54,6 +56,29 @@ class PerClassSums:
 
 
 @dataclass(frozen=True)
+class ClassCounts:
+    """Per class: true and false positives, false and true negatives of the decisions.
+
+    ``threshold``: the probability a positive decision exceeds (binary, multi-label);
+    None for one-vs-rest on the argmax (cross-entropy).
+    """
+
+    threshold: float | None
+    tp: Ints
+    fp: Ints
+    fn: Ints
+    tn: Ints
+
+
+@dataclass(frozen=True)
+class CurveCounts:
+    """Per class and probability bin: positives and negatives, ``[classes, bins]`` each."""
+
+    positives: Ints
+    negatives: Ints
+
+
+@dataclass(frozen=True)
 class TokenSums:
     """Sequences, scored tokens and the sum of their NLL ``-log p(y_t)``."""
 
@@ -68,7 +93,9 @@ class Aggregate:
 
     ``loss_sum`` and ``total_weight`` are the response's (``mean = loss_sum /
     total_weight``); ``count``, ``correct`` and ``confidence_sum`` are unweighted, as
-    the diagnostics are. Optional parts are None unless their metric was asked for.
+    the diagnostics are. ``task`` is ``multiclass`` (cross-entropy: counts of samples)
+    or ``binary`` (sigmoid cross-entropy: counts of elements, ``classes`` the label
+    columns). Optional parts are None unless their metric was asked for.
     """
 
     classes: int
@@ -77,6 +104,7 @@ class Aggregate:
     loss_sum: float
     total_weight: float
     confidence_sum: float
+    task: str = "multiclass"
     brier_sum: float | None = None
     calibration: CalibrationSums | None = None
     top_k: TopKCounts | None = None
@@ -84,6 +112,12 @@ class Aggregate:
     per_class: PerClassSums | None = None
     loss_histogram: Ints | None = None
     sequences: TokenSums | None = None
+    classification: ClassCounts | None = None
+    curves: CurveCounts | None = None
+
+
+# Fields that say what was measured: equal in every aggregate of a merge, not added.
+_SAME = ("classes", "k", "task", "threshold")
 
 
 def merge(aggregates: Iterable[Aggregate]) -> Aggregate:
@@ -122,7 +156,7 @@ def _add(a: Any, b: Any, loc: Loc) -> Any:
             for f in dataclasses.fields(a)
         }
         return type(a)(**merged)
-    if loc[-1] in ("classes", "k"):
+    if loc[-1] in _SAME:
         if a != b:
             raise InvalidValue(f"aggregate {loc[1]} has {loc[-1]} {b}, aggregate 0 has {a}", loc)
         return a

@@ -7,7 +7,8 @@ from typing import Any
 
 from app.core.metrics.aggregate import Aggregate
 from app.core.metrics.calibration import calibration_errors
-from app.core.metrics.classification import LOSS_EDGES
+from app.core.metrics.classification import LOSS_EDGES, precision_recall_f1
+from app.core.metrics.curves import curves_of
 
 __all__ = ["metrics_of"]
 
@@ -24,7 +25,9 @@ def metrics_of(agg: Aggregate) -> dict[str, Any]:
     calibration as :func:`calibration_errors`; ``top_k[k] = correct_k / count``;
     per class ``accuracy_c = correct_c / support_c`` and
     ``mean_loss_c = loss_sum_c / weight_c``; token-level
-    ``nll = nll_sum / tokens`` and ``perplexity = exp(nll)``.
+    ``nll = nll_sum / tokens`` and ``perplexity = exp(nll)``; classification as
+    :func:`~app.core.metrics.classification.precision_recall_f1`, curves as
+    :func:`~app.core.metrics.curves.curves_of`.
 
     Example:
         >>> agg = Aggregate(classes=3, count=4, correct=3, loss_sum=2.0, total_weight=4.0,
@@ -35,6 +38,7 @@ def metrics_of(agg: Aggregate) -> dict[str, Any]:
     """
     n = agg.count
     out: dict[str, Any] = {
+        "task": agg.task,
         "classes": agg.classes,
         "count": n,
         "loss": _ratio(agg.loss_sum, agg.total_weight),
@@ -69,6 +73,11 @@ def metrics_of(agg: Aggregate) -> dict[str, Any]:
             "edges": LOSS_EDGES.tolist(),
             "count": agg.loss_histogram.tolist(),
         }
+    if agg.classification is not None:
+        k = agg.classification
+        out["classification"] = {"threshold": k.threshold, **precision_recall_f1(k.tp, k.fp, k.fn)}
+    if agg.curves is not None:
+        out["curves"] = curves_of(agg.curves.positives, agg.curves.negatives)
     if agg.sequences is not None:
         s = agg.sequences
         nll = _ratio(s.nll_sum, s.tokens)

@@ -13,6 +13,8 @@ from app.core.errors import InvalidValue
 from app.core.metrics.aggregate import (
     Aggregate,
     CalibrationSums,
+    ClassCounts,
+    CurveCounts,
     PerClassSums,
     TokenSums,
     TopKCounts,
@@ -30,7 +32,10 @@ _PARTS: dict[str, type[Any]] = {
     "per_class": PerClassSums,
     "sequences": TokenSums,
 }
-_INT_FIELDS = {"classes", "count", "correct", "support", "sequences", "tokens", "k"}
+_INT_FIELDS = {
+    "classes", "count", "correct", "support", "sequences", "tokens", "k", "tp", "fp", "fn", "tn",
+}  # fmt: skip
+_TASKS = ("multiclass", "binary")
 
 
 def to_wire(agg: Aggregate) -> dict[str, Any]:
@@ -73,6 +78,10 @@ def from_wire(value: Any, loc: Loc = ("aggregate",)) -> Aggregate:
     _no_extra(obj, known, loc)
     classes = _int(obj.get("classes"), (*loc, "classes"), minimum=1)
     kw: dict[str, Any] = {"classes": classes}
+    task = obj.get("task", "multiclass")  # aggregates from before binary metrics lack it
+    if task not in _TASKS:
+        raise InvalidValue(f"task must be one of {', '.join(_TASKS)}; got {task!r}", (*loc, "task"))
+    kw["task"] = task
     for name in ("count", "correct"):
         kw[name] = _int(obj.get(name), (*loc, name))
     for name in ("loss_sum", "total_weight", "confidence_sum"):
@@ -86,6 +95,12 @@ def from_wire(value: Any, loc: Loc = ("aggregate",)) -> Aggregate:
         kw["confusion"] = _array(
             obj["confusion"], (classes, classes), np.int64, (*loc, "confusion")
         )
+    if obj.get("classification") is not None:
+        kw["classification"] = _class_counts(
+            obj["classification"], classes, (*loc, "classification")
+        )
+    if obj.get("curves") is not None:
+        kw["curves"] = _curve_counts(obj["curves"], classes, (*loc, "curves"))
     if obj.get("loss_histogram") is not None:
         shape = (len(LOSS_EDGES) - 1,)
         kw["loss_histogram"] = _array(
@@ -113,6 +128,32 @@ def _part(kind: type[Any], value: Any, loc: Loc) -> Any:
             dtype = np.int64 if name in _INT_FIELDS else np.float64
             kw[name] = _array(v, None, dtype, where)
     return kind(**kw)
+
+
+def _class_counts(value: Any, classes: int, loc: Loc) -> ClassCounts:
+    obj = _mapping(value, loc)
+    names = [f.name for f in dataclasses.fields(ClassCounts)]
+    _no_extra(obj, set(names), loc)
+    threshold = obj.get("threshold")
+    if threshold is not None:
+        threshold = _float(threshold, (*loc, "threshold"))
+        if not 0 <= threshold <= 1:
+            raise InvalidValue(f"threshold must be in [0, 1]; got {threshold}", (*loc, "threshold"))
+    counts = [_array(obj.get(n), (classes,), np.int64, (*loc, n)) for n in names[1:]]
+    return ClassCounts(threshold, *counts)
+
+
+def _curve_counts(value: Any, classes: int, loc: Loc) -> CurveCounts:
+    obj = _mapping(value, loc)
+    _no_extra(obj, {"positives", "negatives"}, loc)
+    positives = _array(obj.get("positives"), None, np.int64, (*loc, "positives"), rank=2)
+    if len(positives) != classes or positives.shape[1] < 1:
+        raise InvalidValue(
+            f"positives must have one row per class ({classes}) of at least one bin",
+            (*loc, "positives"),
+        )
+    negatives = _array(obj.get("negatives"), positives.shape, np.int64, (*loc, "negatives"))
+    return CurveCounts(positives, negatives)
 
 
 def _check_lengths(agg: Aggregate, loc: Loc) -> None:
@@ -160,7 +201,9 @@ def _float(value: Any, loc: Loc) -> float:
     return float(value)
 
 
-def _array(value: Any, shape: tuple[int, ...] | None, dtype: type[Any], loc: Loc) -> Any:
+def _array(
+    value: Any, shape: tuple[int, ...] | None, dtype: type[Any], loc: Loc, rank: int = 1
+) -> Any:
     def leaf(v: Any, where: Loc) -> Any:
         if isinstance(v, list):
             return [leaf(x, (*where, i)) for i, x in enumerate(v)]
@@ -172,7 +215,8 @@ def _array(value: Any, shape: tuple[int, ...] | None, dtype: type[Any], loc: Loc
         arr = np.array(leaf(value, loc), dtype=dtype)
     except ValueError as exc:
         raise InvalidValue(f"{loc[-1]} must be a regular array", loc) from exc
-    if (shape is None and arr.ndim != 1) or (shape is not None and arr.shape != shape):
-        want = "one dimension" if shape is None else f"shape {shape}"
+    if (shape is None and arr.ndim != rank) or (shape is not None and arr.shape != shape):
+        dims = "one dimension" if rank == 1 else f"{rank} dimensions"
+        want = dims if shape is None else f"shape {shape}"
         raise InvalidValue(f"{loc[-1]} must have {want}; got shape {arr.shape}", loc)
     return arr
