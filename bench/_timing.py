@@ -47,7 +47,8 @@ def busy_cores(seconds: float = 0.5) -> float:
         idle = fields[3] + fields[4]
         return sum(fields[:8]) - idle, time.monotonic()
 
-    (b0, t0), _ = busy(), time.sleep(seconds)
+    b0, t0 = busy()
+    time.sleep(seconds)
     b1, t1 = busy()
     return (b1 - b0) / os.sysconf("SC_CLK_TCK") / (t1 - t0)
 
