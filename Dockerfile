@@ -22,11 +22,13 @@ WORKDIR /src
 COPY requirements.txt ./
 RUN pip install --require-hashes --no-deps -r requirements.txt
 
-# The project itself (a regular, non-editable install: the runtime has no source tree).
+# The project and its client distribution (regular, non-editable installs: the runtime
+# has no source tree). The service runs the client's metrics and report code.
 COPY pyproject.toml README.md ./
+COPY clients/python ./clients/python
 COPY app ./app
 # pip and setuptools built the project; the runtime has no use for them.
-RUN pip install --no-deps . \
+RUN pip install --no-deps ./clients/python . \
  && pip uninstall --yes --quiet pip setuptools
 
 

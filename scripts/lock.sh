@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export_runtime() {
     echo "# The runtime part of uv.lock, for pip --require-hashes: made by scripts/lock.sh; do not edit."
-    bash scripts/uv.sh export --quiet --frozen --no-dev --no-emit-project --no-header \
+    bash scripts/uv.sh export --quiet --frozen --no-dev --no-emit-workspace --no-header \
         --format requirements-txt
 }
 if [ "${1:-}" = "--check" ]; then

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 APP = Path(__file__).resolve().parents[1] / "app"
+CLIENT = APP.parent / "clients" / "python" / "scorer_client"
+ROOTS = (APP, CLIENT)
 WEB = {"fastapi", "starlette", "pydantic", "pydantic_settings", "uvicorn", "prometheus_client"}
 ALLOWED = {
-    "core": {"numpy", "app.core"},
+    "core": {"numpy", "app.core", "scorer_client.metrics"},
     "codecs": {"numpy", "msgspec", "orjson", "simdjson", "app.codecs"},
 }
 
@@ -39,17 +41,19 @@ def test_package_imports_only_what_it_may(package: str) -> None:
             )
 
 
-# No import cycles anywhere in app/: each module can be read after the ones it imports.
+# No import cycles anywhere in app/ or the client: each module can be read after the ones
+# it imports.
 
 
 def _module_name(path: Path) -> str:
-    parts = path.relative_to(APP.parent).with_suffix("").parts
+    root = next(root for root in ROOTS if path.is_relative_to(root))
+    parts = path.relative_to(root.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _graph() -> dict[str, set[str]]:
-    """Module -> the app modules it imports (also under TYPE_CHECKING, also relative)."""
-    paths = {_module_name(path): path for path in APP.rglob("*.py")}
+    """Module -> the app and client modules it imports (TYPE_CHECKING, relative too)."""
+    paths = {_module_name(path): path for root in ROOTS for path in root.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in paths.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
@@ -106,7 +110,8 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 # Every exception of a layer lives in that layer's errors module, which imports nothing
 # else from its layer: any module may raise them, and the error table sees them all.
 
-LAYERS = ("app.api", "app.client", "app.codecs", "app.core")
+# The most specific first: a module belongs to the first layer it is under.
+LAYERS = ("app.api", "app.codecs", "app.core", "scorer_client.metrics", "scorer_client")
 
 
 @pytest.mark.parametrize("layer", LAYERS)

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from scorer_client.metrics.errors import InvalidAggregate
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -125,6 +126,7 @@ STATUS_TABLE: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (UnsupportedEncoding, HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
     (InvalidArray, HTTPStatus.UNPROCESSABLE_ENTITY),
     (ScoringError, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (InvalidAggregate, HTTPStatus.UNPROCESSABLE_ENTITY),
     (InvalidFields, HTTPStatus.UNPROCESSABLE_ENTITY),
     (RequestValidationError, HTTPStatus.UNPROCESSABLE_ENTITY),
     (DeadlineExceeded, HTTPStatus.GATEWAY_TIMEOUT),
@@ -161,7 +163,7 @@ def _items(exc: Exception) -> list[dict[str, Any]]:
         return [
             {"loc": list(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()
         ]
-    if isinstance(exc, ScoringError | CodecError):
+    if isinstance(exc, ScoringError | CodecError | InvalidAggregate):
         kind = getattr(exc, "problem_type", None) or _snake(type(exc).__name__)
         return [{"loc": list(exc.loc), "message": exc.message, "type": kind}]
     return [{"loc": [], "message": str(exc), "type": _snake(type(exc).__name__)}]
@@ -283,6 +285,6 @@ def _message(exc: Exception) -> str:
         return "; ".join(
             f"{'.'.join(map(str, loc))}: {text}" if loc else text for loc, text, _ in exc.errors
         )
-    if isinstance(exc, ScoringError | CodecError):
+    if isinstance(exc, ScoringError | CodecError | InvalidAggregate):
         return exc.message
     return str(exc)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ValidationError
+from scorer_client.report import HTML, REPORT_MEDIA_TYPES, SVG, render
 from starlette.responses import Response
 
 from app.api.errors import InvalidFields
@@ -19,7 +20,7 @@ from app.api.openapi import error_responses, one_of_body, request_body, response
 from app.api.pipeline import Answer, serve_body
 from app.api.schemas import CrossEntropyOptions, CrossEntropyRequest
 from app.api.scoring import CROSS_ENTROPY, core_metric_options, loss_inputs
-from app.codecs import DecodedBody
+from app.codecs import DecodedBody, NotAcceptable
 from app.core.metrics import (
     MetricOptions,
     aggregate_metrics,
@@ -27,9 +28,8 @@ from app.core.metrics import (
     merge_aggregates,
     to_wire,
 )
-from app.report import REPORT_MEDIA_TYPES, media_type_for_accept, render
 
-__all__ = ["MODELS", "merge_body", "report_metrics", "router"]
+__all__ = ["MODELS", "media_type_for_accept", "merge_body", "report_metrics", "router"]
 
 router = APIRouter(prefix="/v1", tags=["metrics"])
 # The models this module's routes refer to in the OpenAPI document.
@@ -133,3 +133,44 @@ def report_metrics(decoded: DecodedBody, threads: int = 1) -> dict[str, Any]:
         loss_histogram=True,
     )
     return evaluate_cross_entropy(pred, labels, loss_options, metric_options).metrics
+
+
+def media_type_for_accept(value: str | None) -> str:
+    """``text/html`` or ``image/svg+xml``, as Accept prefers (RFC 9110 section 12.5.1).
+
+    Each type takes the q of the most specific range that matches it; the higher q
+    wins and HTML (the whole report) wins ties. No header means HTML.
+
+    Raises:
+        NotAcceptable: Accept rules out both.
+    """
+    if value is None or not value.strip():
+        return HTML
+    quality = {HTML: (0, 0.0), SVG: (0, 0.0)}  # (specificity, q) of the best match
+    for part in value.split(","):
+        name, *params = (p.strip().lower() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, raw = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(raw)
+                except ValueError:
+                    q = 0.0
+        for media in quality:
+            rank = _match(name, media)
+            if rank > quality[media][0]:
+                quality[media] = (rank, q)
+    best = max((HTML, SVG), key=lambda m: (quality[m][1], m == HTML))
+    if quality[best][1] <= 0:
+        raise NotAcceptable(value, REPORT_MEDIA_TYPES)
+    return best
+
+
+def _match(media_range: str, media: str) -> int:
+    """3 for the exact type, 2 for ``type/*``, 1 for ``*/*``, 0 for no match."""
+    if media_range == media:
+        return 3
+    if media_range == media.split("/")[0] + "/*":
+        return 2
+    return 1 if media_range in ("*/*", "*") else 0

@@ -6,8 +6,8 @@ import asyncio
 
 import numpy as np
 import pytest
+from scorer_client import AsyncScoringClient, ScoringAPIError, ScoringClient
 
-from app.client import AsyncScoringClient, ScoringAPIError, ScoringClient
 from app.core import LossOptions, score_cross_entropy
 from tests.client.conftest import SMALL_LIMIT
 from tests.live_server import LiveServer

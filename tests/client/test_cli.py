@@ -1,4 +1,4 @@
-"""``scorer score`` (``python -m app.client score``) against a live server."""
+"""``scorer score`` (``python -m scorer_client score``) against a live server."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scorer_client.cli import load_array, main
 
-from app.client.cli import load_array, main
 from app.core import LossOptions, score_binary_cross_entropy, score_cross_entropy
 from tests.live_server import ROOT, LiveServer, free_port
 
@@ -37,7 +37,16 @@ def test_table_from_the_console(
     server: LiveServer, batch: tuple[Path, Path, np.ndarray, np.ndarray]
 ) -> None:
     x, y, logits, labels = batch
-    command = [sys.executable, "-m", "app.client", "score", "--logits", str(x), "--labels", str(y)]
+    command = [
+        sys.executable,
+        "-m",
+        "scorer_client",
+        "score",
+        "--logits",
+        str(x),
+        "--labels",
+        str(y),
+    ]
     done = subprocess.run(
         [*command, "--url", server.url], capture_output=True, text=True, timeout=60, cwd=ROOT
     )
@@ -144,7 +153,7 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_console_script_entry_point() -> None:
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pyproject = tomllib.loads((ROOT / "clients" / "python" / "pyproject.toml").read_text())
     target = pyproject["project"]["scripts"]["scorer"]
     module, _, function = target.partition(":")
     assert getattr(importlib.import_module(module), function) is main

@@ -12,8 +12,7 @@ import httpx
 import msgspec
 import numpy as np
 import pytest
-
-from app.client import (
+from scorer_client import (
     AsyncScoringClient,
     Backoff,
     ScoringAPIError,
@@ -21,7 +20,8 @@ from app.client import (
     ScoringConnectionError,
     ScoringTimeout,
 )
-from app.client._retry import parse
+from scorer_client._retry import parse
+
 from tests.live_server import free_port
 
 FAST = Backoff(retries=3, base=0.001, cap=0.01)
@@ -171,7 +171,7 @@ class Block:
         if name.split(".")[0] in SERVER:
             raise ImportError(f"blocked: {name}")
 sys.meta_path.insert(0, Block())
-import app.client, app.client.cli
+import scorer_client, scorer_client.cli
 loaded = [m for m in sys.modules if m.startswith(("app.api", "app.core"))]
 assert not loaded, loaded
 print("ok")

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scorer_client.metrics import InvalidAggregate
 
-from app.core import InvalidValue, LossOptions
+from app.core import LossOptions
 from app.core.metrics import (
     FORMAT,
     MetricOptions,
@@ -187,7 +188,7 @@ def _wire(**changes):
     ],
 )
 def test_incompatible_or_malformed_aggregates(second, loc, message) -> None:
-    with pytest.raises(InvalidValue, match=message) as err:
+    with pytest.raises(InvalidAggregate, match=message) as err:
         merge_aggregates([_wire(), second])
     assert err.value.loc == loc
 
@@ -199,13 +200,13 @@ def test_per_class_length_checked() -> None:
         ).aggregate
     )
     wire["per_class"]["support"] = [1, 1]
-    with pytest.raises(InvalidValue) as err:
+    with pytest.raises(InvalidAggregate) as err:
         merge_aggregates([wire])
     assert err.value.loc == ("aggregates", 0, "per_class", "support")
 
 
 def test_nothing_to_merge() -> None:
-    with pytest.raises(InvalidValue, match="at least one"):
+    with pytest.raises(InvalidAggregate, match="at least one"):
         merge_aggregates([])
 
 

@@ -19,6 +19,7 @@ from sklearn.metrics import (
 
 from app.core import InvalidOption, InvalidValue, LossOptions
 from app.core.metrics import (
+    InvalidAggregate,
     MetricOptions,
     aggregate_metrics,
     evaluate_binary_cross_entropy,
@@ -167,7 +168,7 @@ def test_the_bounds_hold_for_ties_and_extreme_scores(
     truth = np.array(data.draw(st.lists(st.booleans(), min_size=len(p), max_size=len(p))))
     if truth.all() or not truth.any():
         truth[0] = not truth[0]
-    from app.core.metrics.curves import curve_counts, curves_of
+    from scorer_client.metrics.curves import curve_counts, curves_of
 
     curves = curves_of(*curve_counts(p, truth.reshape(-1, 1), bins))
     _check_curves(curves, p, truth.reshape(-1, 1).astype(int))
@@ -272,10 +273,10 @@ def test_aggregates_of_different_thresholds_or_tasks_do_not_merge() -> None:
     b = evaluate_binary_cross_entropy(
         x, y, LossOptions(), MetricOptions(classification=True, threshold=0.7)
     )
-    with pytest.raises(InvalidValue, match=r"threshold 0\.7, aggregate 0 has 0\.5"):
+    with pytest.raises(InvalidAggregate, match=r"threshold 0\.7, aggregate 0 has 0\.5"):
         merge_aggregates([a.aggregate, b.aggregate])
     one_class = np.zeros(len(x), int)  # one class each: only the task tells them apart
     multiclass = evaluate_cross_entropy(x[:, None], one_class, LossOptions(), MetricOptions())
     plain = evaluate_binary_cross_entropy(x, y, LossOptions(), MetricOptions())
-    with pytest.raises(InvalidValue, match="task"):
+    with pytest.raises(InvalidAggregate, match="task"):
         merge_aggregates([multiclass.aggregate, plain.aggregate])

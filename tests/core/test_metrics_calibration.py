@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from scorer_client.metrics.calibration import bin_index, calibration_counts, calibration_errors
 from sklearn.calibration import calibration_curve
 
 from app.core import LossOptions
 from app.core.metrics import MetricOptions, evaluate_cross_entropy
-from app.core.metrics.calibration import bin_index, calibration_counts, calibration_errors
 
 
 def _data(n: int = 500, c: int = 6, seed: int = 0):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from scorer_client.metrics.classification import LOSS_EDGES, loss_histogram
 from sklearn.metrics import brier_score_loss, confusion_matrix, log_loss, top_k_accuracy_score
 
 from app.core import InvalidOption, LossOptions
 from app.core.metrics import MetricOptions, evaluate_cross_entropy
-from app.core.metrics.classification import LOSS_EDGES, loss_histogram
 
 
 def _data(n: int = 400, c: int = 7, seed: int = 1):

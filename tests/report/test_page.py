@@ -6,16 +6,17 @@ import re
 
 import numpy as np
 import pytest
+from scorer_client.metrics import InvalidAggregate
+from scorer_client.report import render
+from scorer_client.report.page import headline, html_page, reliability_svg
 
-from app.core import InvalidValue, LossOptions
+from app.core import LossOptions
 from app.core.metrics import (
     MetricOptions,
     aggregate_metrics,
     evaluate_binary_cross_entropy,
     evaluate_cross_entropy,
 )
-from app.report import render
-from app.report.page import headline, html_page, reliability_svg
 
 ALL = MetricOptions(
     calibration_bins=10, brier=True, top_k=(1, 5), per_class=True, loss_histogram=True
@@ -83,7 +84,7 @@ def test_every_plot_present() -> None:
 
 
 def test_svg_needs_calibration() -> None:
-    with pytest.raises(InvalidValue, match="no calibration"):
+    with pytest.raises(InvalidAggregate, match="no calibration"):
         reliability_svg(_metrics(calibration_bins=None))
 
 

@@ -1,38 +1,30 @@
-"""Evaluation metrics: calibration, Brier, top-k, confusion, per-class, sequences,
-classification (precision, recall, F1) and ROC / precision-recall curves.
+"""Evaluation metrics of a scored batch: the counts behind them and their aggregate.
 
-Each batch yields an :class:`Aggregate` of sufficient statistics; :func:`merge_aggregates`
-adds any number of them (in their wire form, as a client receives them, or as objects)
-and :func:`aggregate_metrics` turns the sum into dataset-level metrics, with the very
-formulas a single request uses. Pure NumPy, like the rest of the core.
-
-Example (a client merging the ``aggregate`` of each response locally):
-
-    >>> from app.core.metrics import aggregate_metrics, merge_aggregates
-    >>> batches = [{"classes": 2, "count": 2, "correct": 1, "loss_sum": 1.5,
-    ...             "total_weight": 2.0, "confidence_sum": 1.4},
-    ...            {"classes": 2, "count": 1, "correct": 1, "loss_sum": 0.25,
-    ...             "total_weight": 1.0, "confidence_sum": 0.9}]
-    >>> m = aggregate_metrics(merge_aggregates(batches))
-    >>> print(m["count"], f"{m['loss']:.4f}", f"{m['accuracy']:.4f}")
-    3 0.5833 0.6667
+The losses' metrics (calibration, Brier, top-k, confusion, per-class, sequences,
+classification, curves) are computed here from the core's results; the aggregate types,
+their merge and the formulas from sums to metrics are :mod:`scorer_client.metrics`,
+the pure-NumPy part of the client that the service runs too, so that a client merging
+aggregates locally gets the service's numbers by the same code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
-
-from app.core.metrics.aggregate import (
+from scorer_client.metrics import (
+    FORMAT,
     Aggregate,
     CalibrationSums,
     ClassCounts,
     CurveCounts,
+    InvalidAggregate,
     PerClassSums,
     TokenSums,
     TopKCounts,
-    merge,
+    aggregate_metrics,
+    from_wire,
+    merge_aggregates,
+    to_wire,
 )
+
 from app.core.metrics.evaluate import (
     Evaluation,
     evaluate_binary_cross_entropy,
@@ -40,8 +32,6 @@ from app.core.metrics.evaluate import (
 )
 from app.core.metrics.options import MetricOptions
 from app.core.metrics.sequences import SequenceMetrics
-from app.core.metrics.summary import metrics_of
-from app.core.metrics.wire import FORMAT, from_wire, to_wire
 
 __all__ = [
     "FORMAT",
@@ -50,6 +40,7 @@ __all__ = [
     "ClassCounts",
     "CurveCounts",
     "Evaluation",
+    "InvalidAggregate",
     "MetricOptions",
     "PerClassSums",
     "SequenceMetrics",
@@ -62,18 +53,3 @@ __all__ = [
     "merge_aggregates",
     "to_wire",
 ]
-
-
-def merge_aggregates(aggregates: Iterable[Aggregate | Mapping[str, Any]]) -> Aggregate:
-    """Sum aggregates given as objects or in wire form (``response["aggregate"]``).
-
-    Raises:
-        InvalidValue: a malformed aggregate, or aggregates of different metrics; ``loc``
-            is ``("aggregates", i, ...)``.
-    """
-    return merge(from_wire(a, ("aggregates", i)) for i, a in enumerate(aggregates))
-
-
-def aggregate_metrics(aggregate: Aggregate | Mapping[str, Any]) -> dict[str, Any]:
-    """Dataset-level metrics of an aggregate (an object or its wire form)."""
-    return metrics_of(from_wire(aggregate))

@@ -8,13 +8,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-
-from app.core._sigmoid import raise_first
-from app.core.binary import score_binary_cross_entropy
-from app.core.errors import InvalidOption, InvalidValue
-from app.core.losses import score_cross_entropy
-from app.core.metrics import classification as cls
-from app.core.metrics.aggregate import (
+from scorer_client.metrics import classification as cls
+from scorer_client.metrics.aggregate import (
     Aggregate,
     CalibrationSums,
     ClassCounts,
@@ -23,11 +18,16 @@ from app.core.metrics.aggregate import (
     TokenSums,
     TopKCounts,
 )
-from app.core.metrics.calibration import calibration_counts
-from app.core.metrics.curves import curve_counts
+from scorer_client.metrics.calibration import calibration_counts
+from scorer_client.metrics.curves import curve_counts
+from scorer_client.metrics.summary import metrics_of
+
+from app.core._sigmoid import raise_first
+from app.core.binary import score_binary_cross_entropy
+from app.core.errors import InvalidOption, InvalidValue
+from app.core.losses import score_cross_entropy
 from app.core.metrics.options import MetricOptions
 from app.core.metrics.sequences import SequenceMetrics, sequence_metrics
-from app.core.metrics.summary import metrics_of
 from app.core.options import LossOptions
 from app.core.results import LossResult
 
@@ -262,7 +262,7 @@ def evaluate_binary_cross_entropy(
     ``[N, C]`` (class axis ``opts.axis``) is ``C`` label columns (multi-label). With
     ``p`` the probability the response reports (``sigmoid(x / T)``) and ``y`` the label:
     classification counts the decisions ``p > threshold`` per column; curves bin ``p``
-    per column (:mod:`app.core.metrics.curves`); calibration bins ``p`` of every
+    per column (:mod:`scorer_client.metrics.curves`); calibration bins ``p`` of every
     element, so a bin's "accuracy" is its fraction of positives; Brier is the mean
     ``(p - y)^2``. These four need labels 0 or 1; elements labelled ``ignore_index``
     are left out of every metric. ``count``, ``correct`` and ``confidence_sum`` are

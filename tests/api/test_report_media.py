@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.api.metrics import media_type_for_accept
 from app.codecs import NotAcceptable
-from app.report import media_type_for_accept
 
 HTML, SVG = "text/html", "image/svg+xml"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from app.core.metrics.aggregate import Aggregate
-from app.core.metrics.calibration import calibration_errors
-from app.core.metrics.classification import LOSS_EDGES, precision_recall_f1
-from app.core.metrics.curves import curves_of
+from scorer_client.metrics.aggregate import Aggregate
+from scorer_client.metrics.calibration import calibration_errors
+from scorer_client.metrics.classification import LOSS_EDGES, precision_recall_f1
+from scorer_client.metrics.curves import curves_of
 
 __all__ = ["metrics_of"]
 
@@ -26,8 +26,8 @@ def metrics_of(agg: Aggregate) -> dict[str, Any]:
     per class ``accuracy_c = correct_c / support_c`` and
     ``mean_loss_c = loss_sum_c / weight_c``; token-level
     ``nll = nll_sum / tokens`` and ``perplexity = exp(nll)``; classification as
-    :func:`~app.core.metrics.classification.precision_recall_f1`, curves as
-    :func:`~app.core.metrics.curves.curves_of`.
+    :func:`~scorer_client.metrics.classification.precision_recall_f1`, curves as
+    :func:`~scorer_client.metrics.curves.curves_of`.
 
     Example:
         >>> agg = Aggregate(classes=3, count=4, correct=3, loss_sum=2.0, total_weight=4.0,

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import AsyncIterable, Awaitable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
 
-from app.client._calls import Calls
-from app.client._jobs import Job
-from app.client._retry import RETRYABLE, Backoff, failure, parse
-from app.client.errors import ScoringAPIError
-from app.client.results import LossResult, SoftmaxResult
-from app.client.sync import DEFAULT_MAX_BODY_BYTES, headers_for
+from scorer_client._calls import Calls
+from scorer_client._jobs import Job
+from scorer_client._retry import RETRYABLE, Backoff, failure, parse
+from scorer_client.errors import ScoringAPIError
+from scorer_client.evaluate import Batch, Evaluation, Loss, Progress, evaluate_async
+from scorer_client.results import LossResult, SoftmaxResult
+from scorer_client.sync import DEFAULT_MAX_BODY_BYTES, headers_for
 
 __all__ = ["AsyncScoringClient"]
 
 
 class AsyncScoringClient(Calls[Awaitable[LossResult], Awaitable[SoftmaxResult]]):
-    """As :class:`~app.client.ScoringClient`, for asyncio: ``await client.cross_entropy(...)``.
+    """As :class:`~scorer_client.ScoringClient`, for asyncio: ``await client.cross_entropy(...)``.
 
     Chunks of one call go one after another, so a call holds one connection at a time.
     """
@@ -56,6 +57,33 @@ class AsyncScoringClient(Calls[Awaitable[LossResult], Awaitable[SoftmaxResult]])
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+    async def evaluate(
+        self,
+        batches: Iterable[Batch] | AsyncIterable[Batch],
+        *,
+        loss: Loss = "cross-entropy",
+        metrics: Mapping[str, Any] | None = None,
+        concurrency: int = 4,
+        progress: Progress | bool | None = None,
+        **options: Any,
+    ) -> Evaluation:
+        """Exact dataset-level metrics of ``(predictions, labels)`` batches.
+
+        ``concurrency`` batches in flight, each scored with ``metrics`` (default
+        calibration and Brier) and its aggregate; the aggregates merged in batch order.
+        ``options`` go to each call; ``progress=True`` draws a line on a terminal.
+        See :func:`scorer_client.evaluate.evaluate_async`.
+        """
+        return await evaluate_async(
+            self,
+            batches,
+            loss=loss,
+            metrics=metrics,
+            concurrency=concurrency,
+            progress=progress,
+            **options,
+        )
 
     async def _run_loss(self, job: Job) -> LossResult:
         result = await self._run(job)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
 
-from app.client._calls import Calls
-from app.client._jobs import Job
-from app.client._retry import RETRYABLE, Backoff, failure, parse
-from app.client._wire import MEDIA_TYPE
-from app.client.errors import ScoringAPIError
-from app.client.results import LossResult, SoftmaxResult
+from scorer_client._calls import Calls
+from scorer_client._jobs import Job
+from scorer_client._retry import RETRYABLE, Backoff, failure, parse
+from scorer_client._wire import MEDIA_TYPE
+from scorer_client.errors import ScoringAPIError
+from scorer_client.evaluate import Batch, Evaluation, Loss, Progress, evaluate
+from scorer_client.results import LossResult, SoftmaxResult
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ScoringClient", "headers_for"]
 
@@ -77,6 +79,33 @@ class ScoringClient(Calls[LossResult, SoftmaxResult]):
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+    def evaluate(
+        self,
+        batches: Iterable[Batch],
+        *,
+        loss: Loss = "cross-entropy",
+        metrics: Mapping[str, Any] | None = None,
+        concurrency: int = 4,
+        progress: Progress | bool | None = None,
+        **options: Any,
+    ) -> Evaluation:
+        """Exact dataset-level metrics of ``(predictions, labels)`` batches.
+
+        ``concurrency`` batches in flight, each scored with ``metrics`` (default
+        calibration and Brier) and its aggregate; the aggregates merged in batch order.
+        ``options`` go to each call; ``progress=True`` draws a line on a terminal.
+        See :func:`scorer_client.evaluate.evaluate`.
+        """
+        return evaluate(
+            self,
+            batches,
+            loss=loss,
+            metrics=metrics,
+            concurrency=concurrency,
+            progress=progress,
+            **options,
+        )
 
     def _run_loss(self, job: Job) -> LossResult:
         result = self._run(job)

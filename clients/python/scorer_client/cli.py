@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from app.client.errors import ScoringAPIError, ScoringClientError
-from app.client.results import LossResult, SoftmaxResult
-from app.client.sync import ScoringClient
+from scorer_client.errors import ScoringAPIError, ScoringClientError
+from scorer_client.results import LossResult, SoftmaxResult
+from scorer_client.sync import ScoringClient
 
 __all__ = ["load_array", "main"]
 

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from app.client._wire import from_tensor
+from scorer_client._wire import from_tensor
+from scorer_client.metrics import Aggregate, aggregate_metrics, from_wire, merge_aggregates
 
 __all__ = ["Diagnostics", "LossResult", "SoftmaxResult"]
 
@@ -103,6 +104,8 @@ class LossResult:
     """A cross-entropy result: ``loss`` is None with reduction none.
 
     ``mean = loss_sum / total_weight``; ``chunks`` says how many requests it took.
+    With ``metrics`` asked for: ``aggregate`` (merged over the chunks) and ``metrics``,
+    the batch's metrics from it (as ``POST /v1/aggregates/merge`` gives them).
     """
 
     loss: float | None
@@ -116,9 +119,13 @@ class LossResult:
     log_probs: NDArray[Any] | None
     diagnostics: Diagnostics | None
     chunks: int = 1
+    aggregate: Aggregate | None = None
+    metrics: dict[str, Any] | None = None
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> LossResult:
+        wire = body.get("aggregate")
+        aggregate = None if wire is None else from_wire(wire)
         return cls(
             loss=None if body["loss"] is None else float(body["loss"]),
             reduction=body["reduction"],
@@ -130,6 +137,8 @@ class LossResult:
             probs=_array(body, "probs"),
             log_probs=_array(body, "log_probs"),
             diagnostics=Diagnostics.from_body(body.get("diagnostics")),
+            aggregate=aggregate,
+            metrics=None if aggregate is None else aggregate_metrics(aggregate),
         )
 
     @classmethod
@@ -148,6 +157,8 @@ class LossResult:
             if total_weight == 0:
                 raise ZeroDivisionError("mean over a total weight of zero")
             loss = loss_sum / total_weight
+        aggregates = [part.aggregate for part in parts if part.aggregate is not None]
+        aggregate = merge_aggregates(aggregates) if aggregates else None
         return cls(
             loss=loss,
             reduction=reduction,
@@ -160,6 +171,8 @@ class LossResult:
             log_probs=_concat([part.log_probs for part in parts]),
             diagnostics=Diagnostics.combine([part.diagnostics for part in parts]),
             chunks=len(parts),
+            aggregate=aggregate,
+            metrics=None if aggregate is None else aggregate_metrics(aggregate),
         )
 
 

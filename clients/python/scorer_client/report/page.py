@@ -5,8 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from app.core import InvalidValue
-from app.report import figures
+from scorer_client.metrics.errors import InvalidAggregate
+from scorer_client.report import figures
 
 __all__ = ["html_page", "reliability_svg"]
 
@@ -51,10 +51,10 @@ def reliability_svg(metrics: dict[str, Any]) -> str:
     """The reliability diagram alone.
 
     Raises:
-        InvalidValue: the metrics hold no calibration (aggregates without it).
+        InvalidAggregate: the metrics hold no calibration (aggregates without it).
     """
     if metrics.get("calibration") is None:
-        raise InvalidValue(
+        raise InvalidAggregate(
             "the aggregates carry no calibration: score with metrics.calibration to draw"
             " the reliability diagram",
             ("aggregates",),

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from app.core.errors import InvalidValue
+from scorer_client.metrics.errors import InvalidAggregate
 
 __all__ = [
     "Aggregate",
@@ -127,12 +127,12 @@ def merge(aggregates: Iterable[Aggregate]) -> Aggregate:
     the aggregate of their union up to float64 summation order.
 
     Raises:
-        InvalidValue: no aggregates, or two that do not describe the same metrics, with
+        InvalidAggregate: no aggregates, or two that do not describe the same metrics, with
             ``loc`` ``("aggregates", i, field, ...)``.
     """
     items = list(aggregates)
     if not items:
-        raise InvalidValue("at least one aggregate is required", ("aggregates",))
+        raise InvalidAggregate("at least one aggregate is required", ("aggregates",))
     total: Any = items[0]
     for i, item in enumerate(items[1:], start=1):
         total = _add(total, item, ("aggregates", i))
@@ -145,7 +145,7 @@ def _add(a: Any, b: Any, loc: Loc) -> Any:
         if a is None and b is None:
             return None
         why = "has" if a is None else "lacks"
-        raise InvalidValue(
+        raise InvalidAggregate(
             f"aggregate {loc[1]} {why} {loc[-1]!r}, unlike aggregate 0: ask every batch"
             " for the same metrics",
             loc,
@@ -158,11 +158,13 @@ def _add(a: Any, b: Any, loc: Loc) -> Any:
         return type(a)(**merged)
     if loc[-1] in _SAME:
         if a != b:
-            raise InvalidValue(f"aggregate {loc[1]} has {loc[-1]} {b}, aggregate 0 has {a}", loc)
+            raise InvalidAggregate(
+                f"aggregate {loc[1]} has {loc[-1]} {b}, aggregate 0 has {a}", loc
+            )
         return a
     if isinstance(a, np.ndarray):
         if a.shape != b.shape:
-            raise InvalidValue(
+            raise InvalidAggregate(
                 f"aggregate {loc[1]} has {loc[-1]} of shape {b.shape}, aggregate 0 {a.shape}",
                 loc,
             )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from app.client._jobs import Job, goes_with_rows
-from app.client._wire import prepare
+from scorer_client._jobs import Job, goes_with_rows
+from scorer_client._wire import prepare
 
 __all__ = ["Calls"]
 
@@ -20,11 +20,15 @@ Reduction = Literal["none", "sum", "mean"]
 Precision = Literal["float32", "float64"]
 
 
-def _options(**values: Any) -> dict[str, Any]:
+def _options(metrics: Mapping[str, Any] | None = None, **values: Any) -> dict[str, Any]:
     # Only what differs from the server's defaults travels.
     defaults = {"temperature": 1.0, "axis": -1, "label_smoothing": 0.0, "diagnostics": True}
     defaults["per_sample_diagnostics"] = False
-    return {k: v for k, v in values.items() if v is not None and defaults.get(k, ...) != v}
+    options = {k: v for k, v in values.items() if v is not None and defaults.get(k, ...) != v}
+    if metrics is not None:
+        # The aggregate always: a batch cut into several requests merges exactly by it.
+        options["metrics"] = {**metrics, "aggregate": True}
+    return options
 
 
 class Calls(Generic[LossT, SoftmaxT]):
@@ -53,14 +57,18 @@ class Calls(Generic[LossT, SoftmaxT]):
         outputs: Sequence[str] = ("per_sample",),
         diagnostics: bool = True,
         per_sample_diagnostics: bool = False,
+        metrics: Mapping[str, Any] | None = None,
     ) -> LossT:
         """Softmax cross-entropy (POST /v1/cross-entropy); ``logits`` may be any float dtype.
 
         ``input_kind`` says whether ``logits`` holds logits, log-probabilities or
         probabilities. Labels are class indices or probabilities, as the server has them.
+        ``metrics`` as the route takes it (``{"calibration": True, "top_k": [1, 5]}``):
+        the result's ``metrics`` are then the batch's, exact however many requests it took.
         """
         predictions = prepare(logits)
         options = _options(
+            metrics,
             ignore_index=ignore_index,
             label_smoothing=label_smoothing,
             temperature=temperature,
@@ -94,10 +102,15 @@ class Calls(Generic[LossT, SoftmaxT]):
         outputs: Sequence[str] = ("per_sample",),
         diagnostics: bool = True,
         per_sample_diagnostics: bool = False,
+        metrics: Mapping[str, Any] | None = None,
     ) -> LossT:
-        """Sigmoid cross-entropy (POST /v1/binary-cross-entropy), element by element."""
+        """Sigmoid cross-entropy (POST /v1/binary-cross-entropy), element by element.
+
+        ``metrics``: as for :meth:`cross_entropy` (``classification``, ``curves``, ...).
+        """
         predictions = prepare(logits)
         options = _options(
+            metrics,
             ignore_index=ignore_index,
             label_smoothing=label_smoothing,
             temperature=temperature,

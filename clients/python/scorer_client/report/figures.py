@@ -1,6 +1,6 @@
 """The report's plots, drawn with matplotlib's object API (no pyplot) into SVG text.
 
-Imported lazily by :mod:`app.report.page`: importing this module imports matplotlib.
+Imported lazily by :mod:`scorer_client.report.page`: importing this module imports matplotlib.
 """
 
 from __future__ import annotations

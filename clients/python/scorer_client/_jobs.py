@@ -12,9 +12,9 @@ from typing import Any
 
 from numpy.typing import NDArray
 
-from app.client._wire import as_tensor, encode, prepare
-from app.client.errors import ScoringAPIError
-from app.client.results import LossResult, SoftmaxResult
+from scorer_client._wire import as_tensor, encode, prepare
+from scorer_client.errors import ScoringAPIError
+from scorer_client.results import LossResult, SoftmaxResult
 
 __all__ = ["Job"]
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from app.core.metrics.calibration import bin_edges, bin_index
+from scorer_client.metrics.calibration import bin_edges, bin_index
 
 __all__ = ["curve_counts", "curves_of"]
 

@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from app.core.errors import InvalidValue
-from app.core.metrics.aggregate import (
+from scorer_client.metrics.aggregate import (
     Aggregate,
     CalibrationSums,
     ClassCounts,
@@ -19,7 +18,8 @@ from app.core.metrics.aggregate import (
     TokenSums,
     TopKCounts,
 )
-from app.core.metrics.classification import LOSS_EDGES
+from scorer_client.metrics.classification import LOSS_EDGES
+from scorer_client.metrics.errors import InvalidAggregate
 
 __all__ = ["FORMAT", "from_wire", "to_wire"]
 
@@ -71,7 +71,7 @@ def from_wire(value: Any, loc: Loc = ("aggregate",)) -> Aggregate:
         return value
     obj = _mapping(value, loc)
     if obj.get("format", FORMAT) != FORMAT:
-        raise InvalidValue(
+        raise InvalidAggregate(
             f"aggregate format must be {FORMAT!r}; got {obj.get('format')!r}", (*loc, "format")
         )
     known = {f.name for f in dataclasses.fields(Aggregate)} | {"format"}
@@ -80,7 +80,9 @@ def from_wire(value: Any, loc: Loc = ("aggregate",)) -> Aggregate:
     kw: dict[str, Any] = {"classes": classes}
     task = obj.get("task", "multiclass")  # aggregates from before binary metrics lack it
     if task not in _TASKS:
-        raise InvalidValue(f"task must be one of {', '.join(_TASKS)}; got {task!r}", (*loc, "task"))
+        raise InvalidAggregate(
+            f"task must be one of {', '.join(_TASKS)}; got {task!r}", (*loc, "task")
+        )
     kw["task"] = task
     for name in ("count", "correct"):
         kw[name] = _int(obj.get(name), (*loc, name))
@@ -122,7 +124,7 @@ def _part(kind: type[Any], value: Any, loc: Loc) -> Any:
             kw[name] = _float(v, where) if name == "nll_sum" else _int(v, where)
         elif name == "k":
             if not isinstance(v, list) or not v:
-                raise InvalidValue("k must be a non-empty list of integers", where)
+                raise InvalidAggregate("k must be a non-empty list of integers", where)
             kw[name] = tuple(_int(x, (*where, i), minimum=1) for i, x in enumerate(v))
         else:
             dtype = np.int64 if name in _INT_FIELDS else np.float64
@@ -138,7 +140,9 @@ def _class_counts(value: Any, classes: int, loc: Loc) -> ClassCounts:
     if threshold is not None:
         threshold = _float(threshold, (*loc, "threshold"))
         if not 0 <= threshold <= 1:
-            raise InvalidValue(f"threshold must be in [0, 1]; got {threshold}", (*loc, "threshold"))
+            raise InvalidAggregate(
+                f"threshold must be in [0, 1]; got {threshold}", (*loc, "threshold")
+            )
     counts = [_array(obj.get(n), (classes,), np.int64, (*loc, n)) for n in names[1:]]
     return ClassCounts(threshold, *counts)
 
@@ -148,7 +152,7 @@ def _curve_counts(value: Any, classes: int, loc: Loc) -> CurveCounts:
     _no_extra(obj, {"positives", "negatives"}, loc)
     positives = _array(obj.get("positives"), None, np.int64, (*loc, "positives"), rank=2)
     if len(positives) != classes or positives.shape[1] < 1:
-        raise InvalidValue(
+        raise InvalidAggregate(
             f"positives must have one row per class ({classes}) of at least one bin",
             (*loc, "positives"),
         )
@@ -159,17 +163,19 @@ def _curve_counts(value: Any, classes: int, loc: Loc) -> CurveCounts:
 def _check_lengths(agg: Aggregate, loc: Loc) -> None:
     c = agg.calibration
     if c is not None and not (len(c.count) == len(c.confidence_sum) == len(c.correct) >= 1):
-        raise InvalidValue(
+        raise InvalidAggregate(
             "calibration arrays must have one equal length >= 1", (*loc, "calibration")
         )
     t = agg.top_k
     if t is not None and len(t.correct) != len(t.k):
-        raise InvalidValue("top_k.correct must have one count per k", (*loc, "top_k", "correct"))
+        raise InvalidAggregate(
+            "top_k.correct must have one count per k", (*loc, "top_k", "correct")
+        )
     p = agg.per_class
     if p is not None:
         for f in dataclasses.fields(p):
             if len(getattr(p, f.name)) != agg.classes:
-                raise InvalidValue(
+                raise InvalidAggregate(
                     f"per_class.{f.name} must have {agg.classes} values (classes)",
                     (*loc, "per_class", f.name),
                 )
@@ -177,19 +183,19 @@ def _check_lengths(agg: Aggregate, loc: Loc) -> None:
 
 def _mapping(value: Any, loc: Loc) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise InvalidValue(f"must be an object; got {type(value).__name__}", loc)
+        raise InvalidAggregate(f"must be an object; got {type(value).__name__}", loc)
     return value
 
 
 def _no_extra(obj: Mapping[str, Any], known: set[str], loc: Loc) -> None:
     extra = sorted(set(obj) - known)
     if extra:
-        raise InvalidValue(f"unknown field {extra[0]!r}", (*loc, extra[0]))
+        raise InvalidAggregate(f"unknown field {extra[0]!r}", (*loc, extra[0]))
 
 
 def _int(value: Any, loc: Loc, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidValue(f"{loc[-1]} must be an integer >= {minimum}; got {value!r}", loc)
+        raise InvalidAggregate(f"{loc[-1]} must be an integer >= {minimum}; got {value!r}", loc)
     return value
 
 
@@ -197,7 +203,7 @@ def _float(value: Any, loc: Loc) -> float:
     if isinstance(value, str) and value in _NON_FINITE:
         return _NON_FINITE[value]
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidValue(f"{loc[-1]} must be a number; got {value!r}", loc)
+        raise InvalidAggregate(f"{loc[-1]} must be a number; got {value!r}", loc)
     return float(value)
 
 
@@ -210,13 +216,13 @@ def _array(
         return _int(v, where) if dtype is np.int64 else _float(v, where)
 
     if not isinstance(value, list):
-        raise InvalidValue(f"{loc[-1]} must be a list; got {type(value).__name__}", loc)
+        raise InvalidAggregate(f"{loc[-1]} must be a list; got {type(value).__name__}", loc)
     try:
         arr = np.array(leaf(value, loc), dtype=dtype)
     except ValueError as exc:
-        raise InvalidValue(f"{loc[-1]} must be a regular array", loc) from exc
+        raise InvalidAggregate(f"{loc[-1]} must be a regular array", loc) from exc
     if (shape is None and arr.ndim != rank) or (shape is not None and arr.shape != shape):
         dims = "one dimension" if rank == 1 else f"{rank} dimensions"
         want = dims if shape is None else f"shape {shape}"
-        raise InvalidValue(f"{loc[-1]} must have {want}; got shape {arr.shape}", loc)
+        raise InvalidAggregate(f"{loc[-1]} must have {want}; got shape {arr.shape}", loc)
     return arr

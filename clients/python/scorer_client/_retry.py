@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from app.client._wire import decode
-from app.client.errors import ScoringAPIError, ScoringConnectionError, ScoringTimeout
+from scorer_client._wire import decode
+from scorer_client.errors import ScoringAPIError, ScoringConnectionError, ScoringTimeout
 
 __all__ = ["RETRYABLE", "Backoff", "failure", "parse"]
 
