@@ -284,6 +284,35 @@ class AggregateModel(BaseModel):
 class MergeRequest(_Strict):
     """Aggregates from any number of responses, all with the same metrics."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "aggregates": [
+                        {
+                            "format": "scorer.aggregate/1",
+                            "classes": 3,
+                            "count": 2,
+                            "correct": 1,
+                            "loss_sum": 1.9,
+                            "total_weight": 2.0,
+                            "confidence_sum": 1.3,
+                        },
+                        {
+                            "format": "scorer.aggregate/1",
+                            "classes": 3,
+                            "count": 1,
+                            "correct": 1,
+                            "loss_sum": 0.4,
+                            "total_weight": 1.0,
+                            "confidence_sum": 0.67,
+                        },
+                    ]
+                }
+            ]
+        }
+    )
+
     # Checked by the core (which names the field); described as AggregateModel items.
     aggregates: list[dict[str, Any]] = Field(
         min_length=1,

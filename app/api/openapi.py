@@ -22,6 +22,7 @@ __all__ = [
     "BODY_MEDIA_TYPES",
     "build_openapi",
     "error_responses",
+    "example_of",
     "one_of_body",
     "post_operation",
     "request_body",
@@ -46,22 +47,46 @@ _ERRORS = {
 }
 
 
+BEARER = "bearer"
+_BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API key of SCORER_API_KEYS, as `Authorization: Bearer <key>`; "
+    "required when the service has keys, except on SCORER_OPEN_PATHS (probes, /metrics).",
+}
+
+
 def schema_ref(model: type[BaseModel]) -> dict[str, str]:
     """A reference to ``model``'s schema among the document's components."""
     # models_json_schema names a model's schema after its class (build_openapi).
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+def example_of(model: type[BaseModel]) -> Any:
+    """The first of ``model``'s ``examples`` (its ``json_schema_extra``), a request body."""
+    extra = model.model_config.get("json_schema_extra")
+    examples = extra.get("examples") if isinstance(extra, dict) else None
+    if not isinstance(examples, list) or not examples:
+        raise ValueError(f"{model.__name__} has no example: give it json_schema_extra examples")
+    return examples[0]
+
+
 def request_body(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` declaring a JSON and msgpack request body of ``model``."""
-    content = {media: {"schema": schema_ref(model)} for media in BODY_MEDIA_TYPES}
+    """``openapi_extra`` declaring a JSON and msgpack request body of ``model``, with its
+    example (msgpack carries the same structure)."""
+    content = {
+        media: {"schema": schema_ref(model), "example": example_of(model)}
+        for media in BODY_MEDIA_TYPES
+    }
     return {"requestBody": {"required": True, "content": content}}
 
 
 def one_of_body(*models: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` declaring a request body that is one of ``models``."""
+    """``openapi_extra`` declaring a request body that is one of ``models``; each one's
+    example under its name."""
     schema = {"oneOf": [schema_ref(model) for model in models]}
-    content = {media: {"schema": schema} for media in BODY_MEDIA_TYPES}
+    examples = {model.__name__: {"value": example_of(model)} for model in models}
+    content = {media: {"schema": schema, "examples": examples} for media in BODY_MEDIA_TYPES}
     return {"requestBody": {"required": True, "content": content}}
 
 
@@ -117,7 +142,11 @@ def build_openapi(
             ref_template="#/components/schemas/{model}",
         )
         spec.setdefault("paths", {}).update(extra_paths)
-        spec.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+        components = spec.setdefault("components", {})
+        components.setdefault("schemas", {}).update(defs["$defs"])
+        components["securitySchemes"] = {BEARER: _BEARER_SCHEME}
+        # Optional: the service asks for a key only when SCORER_API_KEYS is set.
+        spec["security"] = [{BEARER: []}, {}]
         app.openapi_schema = spec
     return app.openapi_schema
 

@@ -134,6 +134,18 @@ PREDICTION_FIELDS = tuple(_Predictions.model_fields)
 class CrossEntropyRequest(CrossEntropyOptions, _Predictions):
     """Softmax cross-entropy request: exactly one of logits, log_probs, probs."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "logits": [[1.0, 2.0, 3.0], [2.5, 0.5, -1.0]],
+                    "labels": [2, 0],
+                    "metrics": {"calibration": True, "top_k": [1, 2], "aggregate": True},
+                }
+            ]
+        }
+    )
+
     labels: NumericArray = Field(
         description="Class indices (shape of the predictions without the class axis) or "
         "probabilities (shape of the predictions). " + ARRAY_DOC
@@ -147,6 +159,18 @@ class CrossEntropyRequest(CrossEntropyOptions, _Predictions):
 class BinaryCrossEntropyRequest(BinaryCrossEntropyOptions, _Predictions):
     """Sigmoid cross-entropy request: labels in [0, 1] with the predictions' shape."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "logits": [[2.0, -1.0], [0.3, 0.8], [-1.2, 2.2]],
+                    "labels": [[1, 0], [0, 1], [0, 1]],
+                    "metrics": {"classification": True, "curves": True, "curve_bins": 100},
+                }
+            ]
+        }
+    )
+
     labels: NumericArray = Field(description="Targets in [0, 1]. " + ARRAY_DOC)
     pos_weight: NumericArrayOrScalar | None = Field(
         default=None, description="Weight of positives: a number or one per class."
@@ -158,6 +182,10 @@ class BinaryCrossEntropyRequest(BinaryCrossEntropyOptions, _Predictions):
 
 class SoftmaxRequest(SoftmaxOptions):
     """Softmax request."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"logits": [[1.0, 2.0, 3.0]], "outputs": ["probs"]}]}
+    )
 
     logits: NumericArray = Field(description=ARRAY_DOC)
 

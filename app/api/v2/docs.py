@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.api.openapi import schema_ref
+from app.api.openapi import example_of, schema_ref
 from app.api.v2.schemas import InferenceError, InferenceRequest, InferenceResponse
 
 __all__ = ["INFER", "NOT_FOUND", "NOT_READY"]
@@ -43,7 +43,10 @@ INFER: dict[str, Any] = {
         "description": "An InferenceRequest; with Inference-Header-Content-Length, followed "
         "by the binary input data.",
         "content": {
-            "application/json": {"schema": schema_ref(InferenceRequest)},
+            "application/json": {
+                "schema": schema_ref(InferenceRequest),
+                "example": example_of(InferenceRequest),
+            },
         },
     },
     "responses": {

@@ -139,6 +139,20 @@ class RequestOutput(BaseModel):
 class InferenceRequest(BaseModel):
     """An inference request; without outputs, the model's default outputs are returned."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "inputs": [
+                        {"name": "logits", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]},
+                        {"name": "labels", "shape": [1], "datatype": "INT64", "data": [2]},
+                    ],
+                    "outputs": [{"name": "loss"}, {"name": "per_sample"}],
+                }
+            ]
+        }
+    )
+
     id: str | None = None
     parameters: InferenceParameters | None = None
     inputs: list[RequestInput]
