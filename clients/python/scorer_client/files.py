@@ -23,10 +23,10 @@ raises :class:`MissingDependency` naming the command that installs it.
 
 Example:
     >>> import numpy as np, tempfile, pathlib
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> np.savez(folder / "d.npz", logits=np.arange(10.0), labels=np.arange(10) % 2)
-    >>> data = open_dataset(folder / "d.npz")
-    >>> [(len(x), y.tolist()) for x, y in data.batches(4)]
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "d.npz"
+    ...     np.savez(path, logits=np.arange(10.0), labels=np.arange(10) % 2)
+    ...     [(len(x), y.tolist()) for x, y in open_dataset(path).batches(4)]
     [(4, [0, 1, 0, 1]), (4, [0, 1, 0, 1]), (2, [0, 1])]
 """
 
@@ -35,7 +35,6 @@ from __future__ import annotations
 import csv
 import importlib
 import itertools
-import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -102,7 +101,8 @@ def _module(name: str, what: str) -> ModuleType:
 
 def _has_pyarrow() -> bool:
     try:
-        importlib.import_module("pyarrow.csv")
+        for name in ("pyarrow", "pyarrow.csv"):
+            importlib.import_module(name)
     except ImportError:
         return False
     return True
@@ -136,10 +136,11 @@ class _Source(ABC):
         """The file in order, in pieces of any size (``rows`` is a hint)."""
 
 
-def _names(path: Path, roles: tuple[Role, ...], found: Sequence[str], given: dict[Role, Any],
-           what: str, option: str) -> dict[Role, Any]:  # fmt: skip
-    # A name given must exist; else the first default name present. A file read for one
-    # role may leave that role unnamed when what remains is unambiguous (npz: one array).
+def _names(
+    path: Path, roles: tuple[Role, ...], found: Sequence[str], given: dict[Role, Any], what: str
+) -> dict[Role, Any]:
+    # A name given must exist; else the first default name present, or None: the caller
+    # decides whether what remains is unambiguous (an npz's only array, a file's columns).
     chosen: dict[Role, Any] = {}
     for role in roles:
         wanted = given[role]
@@ -161,7 +162,7 @@ class _Npy(_Source):
     def __init__(self, path: Path, roles: tuple[Role, ...]) -> None:
         super().__init__(path, roles)
         if len(roles) != 1:
-            raise ValueError(f"{path}: a .npy file holds one array; give the labels in a second file")
+            raise ValueError(f"{path}: a .npy file holds one array; give the labels in a file too")
         self.array: NDArray[Any] = np.load(path, mmap_mode="r", allow_pickle=False)
         if self.array.ndim == 0:
             raise ValueError(f"{path}: a scalar; expected one row per sample")
@@ -185,7 +186,7 @@ class _Npz(_Source):
         super().__init__(path, roles)
         with np.load(path, allow_pickle=False) as archive:
             found = list(archive.files)
-            chosen = _names(path, roles, found, dict(keys), "array", "key")
+            chosen = _names(path, roles, found, dict(keys), "array")
             missing = [role for role in roles if chosen[role] is None]
             rest = [name for name in found if name not in chosen.values()]
             if missing and len(rest) != len(missing):
@@ -199,7 +200,8 @@ class _Npz(_Source):
                 raise ValueError(f"{path}: {role} {chosen[role]!r} is a scalar")
         lengths = {len(array) for array in self.arrays}
         if len(lengths) > 1:
-            counts = ", ".join(f"{chosen[r]} {len(a):,}" for r, a in zip(roles, self.arrays))
+            sizes = zip(roles, self.arrays, strict=True)
+            counts = ", ".join(f"{chosen[role]} {len(array):,}" for role, array in sizes)
             raise ValueError(f"{path}: predictions and labels differ in rows ({counts})")
         self.rows = len(self.arrays[0])
 
@@ -217,7 +219,7 @@ class _Table(_Source):
     columns: dict[Role, tuple[str, ...]]
 
     def _choose(self, found: list[str], given: dict[Role, tuple[str, ...] | None]) -> None:
-        chosen = _names(self.path, self.roles, found, dict(given), "column", "column")
+        chosen = _names(self.path, self.roles, found, dict(given), "column")
         self.columns = {}
         for role in self.roles:
             names = chosen[role]
@@ -233,7 +235,7 @@ class _Table(_Source):
 
     @property
     def wanted(self) -> list[str]:
-        """The columns to read, each once, in file order of first use."""
+        """The columns to read, each once, in the order the roles name them."""
         return list(dict.fromkeys(n for role in self.roles for n in self.columns[role]))
 
     def _from_arrow(self, batch: Any, start: int) -> Chunk:
@@ -332,19 +334,19 @@ class _Ipc(_Table):
         with self.pa.OSFile(str(path), "rb") as source:
             try:
                 reader = self.ipc.open_file(source)
-                self.stream = False
-                self.rows = int(reader.count_rows())
             except self.pa.ArrowInvalid:
-                self.stream = True
-        with self.pa.OSFile(str(path), "rb") as source:
-            try:
-                schema = self.ipc.open_file(source).schema if not self.stream else None
-                if schema is None:
+                reader = None  # not the file format: perhaps the stream format
+            else:
+                schema, self.rows = reader.schema, int(reader.count_rows())
+        self.stream = reader is None
+        if self.stream:
+            with self.pa.OSFile(str(path), "rb") as source:
+                try:
                     schema = self.ipc.open_stream(source).schema
-            except self.pa.ArrowInvalid as exc:
-                raise ValueError(
-                    f"{path}: not an Arrow IPC file or stream (Feather v1 is not read): {exc}"
-                ) from None
+                except self.pa.ArrowInvalid as exc:
+                    raise ValueError(
+                        f"{path}: not an Arrow IPC file or stream (Feather v1 is not read): {exc}"
+                    ) from None
         self._choose(list(schema.names), given)
 
     def first_row(self) -> Chunk:
@@ -392,7 +394,8 @@ class _Csv(_Table):
 
     def _arrow(self) -> Iterator[Chunk]:
         pacsv = importlib.import_module("pyarrow.csv")
-        reader = pacsv.open_csv(
+        reader = self._csv_step(
+            pacsv.open_csv,
             self.path,
             read_options=pacsv.ReadOptions(
                 autogenerate_column_names=not self.header, block_size=CSV_BLOCK_BYTES
@@ -401,9 +404,19 @@ class _Csv(_Table):
             convert_options=pacsv.ConvertOptions(include_columns=self.wanted, null_values=[""]),
         )
         start = 0
-        for batch in reader:
+        while (batch := self._csv_step(reader.read_next_batch)) is not None:
             yield self._from_arrow(batch, start)
             start += batch.num_rows
+
+    def _csv_step(self, step: Any, *args: Any, **kwargs: Any) -> Any:
+        # pyarrow reads a block when opening and at each batch; its errors (ArrowInvalid, a
+        # ValueError) say what is wrong but not in which file.
+        try:
+            return step(*args, **kwargs)
+        except StopIteration:
+            return None
+        except ValueError as exc:
+            raise ValueError(f"{self.path}: {exc}") from None
 
     def _stdlib(self, rows: int) -> Iterator[Chunk]:
         index = {name: i for i, name in enumerate(self.found)}
@@ -539,10 +552,15 @@ class Dataset:
     def __init__(self, predictions: _Source, labels: _Source | None = None) -> None:
         self.predictions = predictions
         self.labels = labels
-        counts = [predictions.rows, None if labels is None else labels.rows]
-        if labels is not None and None not in counts and counts[0] != counts[1]:
-            raise ValueError(_diverge(predictions.path, labels.path, counts[0], counts[1]))
-        self.rows = predictions.rows if labels is None else _known(counts)
+        self.rows = predictions.rows
+        if labels is not None:
+            a, b = predictions.rows, labels.rows
+            if a is not None and b is not None and a != b:
+                raise ValueError(
+                    f"{predictions.path} has {a:,} rows but {labels.path} has {b:,}:"
+                    f" predictions and labels diverge at row {min(a, b):,}"
+                )
+            self.rows = None if b is None else a
 
     def first_row(self) -> tuple[NDArray[Any], NDArray[Any]]:
         """The first row of the predictions and of the labels (each a chunk of one row)."""
@@ -565,8 +583,8 @@ class Dataset:
         if rows < 1:
             raise ValueError(f"rows must be at least 1; got {rows}")
         if self.labels is None:
-            for x, y in _rechunk(self.predictions.pieces(rows), rows):
-                yield x, y
+            for both in _rechunk(self.predictions.pieces(rows), rows):
+                yield both[0], both[1]
             return
         done = 0
         ahead = _rechunk(self.predictions.pieces(rows), rows)
@@ -574,7 +592,7 @@ class Dataset:
         for x, y in itertools.zip_longest(ahead, behind):
             nx = 0 if x is None else len(x[0])
             ny = 0 if y is None else len(y[0])
-            if nx != ny:
+            if x is None or y is None or nx != ny:
                 # Every chunk but the last has `rows` rows: the shorter file ends in this one.
                 short = self.predictions.path if nx < ny else self.labels.path
                 long = self.labels.path if nx < ny else self.predictions.path
@@ -585,18 +603,6 @@ class Dataset:
                 )
             done += nx
             yield x[0], y[0]
-
-
-def _known(counts: list[int | None]) -> int | None:
-    return None if None in counts else counts[0]
-
-
-def _diverge(first: Path, second: Path, a: int | None, b: int | None) -> str:
-    assert a is not None and b is not None
-    return (
-        f"{first} has {a:,} rows but {second} has {b:,}: predictions and labels diverge at"
-        f" row {min(a, b):,}"
-    )
 
 
 def open_dataset(
@@ -647,6 +653,3 @@ def read_batches(
     """``open_dataset(predictions, labels, **names).batches(rows)``: the files are
     opened (and checked) now, read as the chunks are taken."""
     return open_dataset(predictions, labels, **names).batches(rows)
-
-
-_ = math  # noqa: F841
