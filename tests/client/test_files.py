@@ -13,9 +13,9 @@ import pyarrow.feather as feather
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
+from scorer_client.errors import MissingDependency
 from scorer_client.files import (
     PARQUET_EXTRA,
-    MissingDependency,
     default_rows,
     open_dataset,
     read_batches,

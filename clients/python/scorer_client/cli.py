@@ -24,14 +24,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from scorer_client import __version__
-from scorer_client.errors import ScoringAPIError, ScoringClientError
+from scorer_client.errors import MissingDependency, ScoringAPIError, ScoringClientError
 from scorer_client.evaluate import Evaluation
 from scorer_client.files import (
     BATCH_BYTES,
     LABEL_NAMES,
     MAX_DEFAULT_ROWS,
     PREDICTION_NAMES,
-    MissingDependency,
     default_rows,
     open_dataset,
 )

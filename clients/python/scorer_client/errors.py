@@ -7,6 +7,7 @@ from typing import Any
 
 __all__ = [
     "ErrorItem",
+    "MissingDependency",
     "ScoringAPIError",
     "ScoringClientError",
     "ScoringConnectionError",
@@ -68,3 +69,7 @@ class ScoringConnectionError(ScoringClientError):
 
 class ScoringTimeout(ScoringClientError):
     """The server did not answer within the timeout."""
+
+
+class MissingDependency(ImportError):
+    """A file format or the report needs an optional dependency that is not installed."""

@@ -45,6 +45,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from scorer_client.errors import MissingDependency
+
 __all__ = [
     "ARROW_SUFFIXES",
     "LABEL_NAMES",
@@ -52,7 +54,6 @@ __all__ = [
     "PREDICTION_NAMES",
     "SUFFIXES",
     "Dataset",
-    "MissingDependency",
     "default_rows",
     "open_dataset",
     "read_batches",
@@ -79,10 +80,6 @@ MAX_DEFAULT_ROWS = 1_000_000
 # pyarrow's CSV reader infers column types from its first block: a larger block than
 # its 1 MiB default sees more rows before deciding, and costs fewer pieces to join.
 CSV_BLOCK_BYTES = 8 * 1024 * 1024
-
-
-class MissingDependency(ImportError):
-    """A file format needs an optional dependency that is not installed."""
 
 
 def default_rows(row_bytes: int) -> int:
