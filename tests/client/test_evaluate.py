@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -143,3 +144,50 @@ def test_progress_line_counts_batches_and_rows(server: LiveServer) -> None:
 def test_no_batches_is_an_error(server: LiveServer) -> None:
     with ScoringClient(server.url) as client, pytest.raises(ValueError, match="no batches"):
         client.evaluate(iter(()))
+
+
+class _OutOfOrder:
+    """A client whose later batches finish first; records the options it was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def binary_cross_entropy(self, x: Any, y: Any, **options: Any) -> Any:
+        import time
+
+        from scorer_client.metrics import from_wire, to_wire
+        from scorer_client.results import LossResult
+
+        self.sent.append(options)
+        time.sleep(0.02 * (1 + (len(x) % 3 == 0)))  # uneven finishing order
+        m = options["metrics"]
+        core = MetricOptions(classification=m["classification"], curve_bins=m["curve_bins"])
+        evaluation = evaluate_binary_cross_entropy(x, y, LossOptions(), core)
+        aggregate = from_wire(to_wire(evaluation.aggregate))
+        return LossResult(
+            loss=None, reduction="sum", loss_sum=0.0, total_weight=0.0, label_kind="binary",
+            precision="float64", per_sample=None, probs=None, log_probs=None, diagnostics=None,
+            aggregate=aggregate,
+        )  # fmt: skip
+
+    cross_entropy = binary_cross_entropy
+
+
+def test_aggregates_merge_in_batch_order_whatever_finishes_first() -> None:
+    from scorer_client.evaluate import evaluate
+
+    x, y = _binary(2000)
+    sizes = [150, 300, 90, 300, 160, 400, 600]
+    cuts = np.cumsum([0, *sizes])
+    batches = [(x[a:b], y[a:b]) for a, b in itertools.pairwise(cuts)]
+    metrics = {"classification": True, "curve_bins": 50}
+    client = _OutOfOrder()
+    parallel = evaluate(
+        client, batches, loss="binary-cross-entropy", metrics=metrics, concurrency=4
+    )
+    serial = evaluate(client, batches, loss="binary-cross-entropy", metrics=metrics, concurrency=1)
+    assert parallel.metrics == serial.metrics  # the same sums in the same order: bit for bit
+    assert (parallel.batches, parallel.rows) == (7, 2000)
+    assert all(
+        (s["diagnostics"], s["outputs"], s["reduction"]) == (False, (), "sum") for s in client.sent
+    )

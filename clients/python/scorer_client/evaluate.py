@@ -19,7 +19,8 @@ from typing import IO, Any, Literal, Protocol
 
 from numpy.typing import ArrayLike
 
-from scorer_client.metrics import Aggregate, aggregate_metrics, merge_aggregates
+from scorer_client.metrics import Aggregate, aggregate_metrics
+from scorer_client.metrics.aggregate import merge
 from scorer_client.results import LossResult
 
 __all__ = ["AsyncScorer", "Evaluation", "Progress", "Scorer", "evaluate", "evaluate_async"]
@@ -107,11 +108,36 @@ def _options(loss: Loss, metrics: Mapping[str, Any] | None) -> dict[str, Any]:
     return {**chosen, "aggregate": True}
 
 
-def _finish(aggregates: list[Aggregate], rows: int) -> Evaluation:
-    if not aggregates:
-        raise ValueError("no batches to evaluate")
-    merged = merge_aggregates(aggregates)
-    return Evaluation(aggregate_metrics(merged), merged, len(aggregates), rows)
+def _call_options(options: dict[str, Any]) -> dict[str, Any]:
+    # The aggregate is all evaluate keeps: no per-sample arrays and no batch diagnostics
+    # (whose curve points can outweigh the batch) travel back; a sum, so that a batch
+    # whose labels are all ignored is no error. The aggregate is the same either way.
+    return {"outputs": (), "diagnostics": False, "reduction": "sum", **options}
+
+
+class _InOrder:
+    """The running sum of the aggregates in batch order; holds only those that finished
+    ahead of an earlier batch (fewer than ``concurrency``), so memory does not grow with
+    the number of batches, and the sums are the same whatever order requests finish in."""
+
+    def __init__(self) -> None:
+        self.total: Aggregate | None = None
+        self.batches = 0
+        self.rows = 0
+        self.early: dict[int, tuple[Aggregate, int]] = {}
+
+    def add(self, index: int, aggregate: Aggregate, rows: int) -> None:
+        self.early[index] = (aggregate, rows)
+        while self.batches in self.early:
+            found, count = self.early.pop(self.batches)
+            self.total = found if self.total is None else merge([self.total, found])
+            self.batches += 1
+            self.rows += count
+
+    def result(self) -> Evaluation:
+        if self.total is None:
+            raise ValueError("no batches to evaluate")
+        return Evaluation(aggregate_metrics(self.total), self.total, self.batches, self.rows)
 
 
 def _aggregate(result: LossResult) -> Aggregate:
@@ -132,50 +158,45 @@ def evaluate(
     """Score ``(predictions, labels)`` batches with ``concurrency`` requests in flight.
 
     ``metrics`` as the routes take it (default calibration and Brier; ``aggregate`` is
-    always on); ``options`` go to each call (``input_kind``, ``ignore_index``, ...).
+    always on); ``options`` go to each call (``input_kind``, ``ignore_index``, ...;
+    by default no per-sample outputs, no batch diagnostics, reduction ``sum``).
     ``progress``: True for a line on stderr when it is a terminal, or a :class:`Progress`.
     The first error stops the run and is raised.
     """
     asked = _options(loss, metrics)
+    sent = _call_options(options)
     call: Callable[..., LossResult] = (
         client.cross_entropy if loss == "cross-entropy" else client.binary_cross_entropy
     )
     shown = Progress() if progress is True else progress or None
-    found: dict[int, Aggregate] = {}
-    rows = 0
+    merged = _InOrder()
     pending: dict[Future[LossResult], tuple[int, int]] = {}
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         try:
             for index, (predictions, labels) in enumerate(batches):
                 while len(pending) >= max(1, concurrency):
-                    rows += _collect(pending, found, shown, FIRST_COMPLETED)
-                future = pool.submit(call, predictions, labels, metrics=asked, **options)
+                    _collect(pending, merged, shown)
+                future = pool.submit(call, predictions, labels, metrics=asked, **sent)
                 pending[future] = (index, _rows((predictions, labels)))
             while pending:
-                rows += _collect(pending, found, shown, FIRST_COMPLETED)
+                _collect(pending, merged, shown)
         finally:
             for future in pending:
                 future.cancel()
             if shown is not None:
                 shown.close()
-    return _finish([found[i] for i in sorted(found)], rows)
+    return merged.result()
 
 
 def _collect(
-    pending: dict[Future[LossResult], tuple[int, int]],
-    found: dict[int, Aggregate],
-    shown: Progress | None,
-    when: str,
-) -> int:
-    done, _ = wait(pending, return_when=when)
-    rows = 0
+    pending: dict[Future[LossResult], tuple[int, int]], merged: _InOrder, shown: Progress | None
+) -> None:
+    done, _ = wait(pending, return_when=FIRST_COMPLETED)
     for future in done:
         index, count = pending.pop(future)
-        found[index] = _aggregate(future.result())  # raises the batch's error
-        rows += count
+        merged.add(index, _aggregate(future.result()), count)  # raises the batch's error
         if shown is not None:
             shown.update(count)
-    return rows
 
 
 async def evaluate_async(
@@ -190,17 +211,18 @@ async def evaluate_async(
 ) -> Evaluation:
     """As :func:`evaluate`, on the event loop; ``batches`` may be an async iterable."""
     asked = _options(loss, metrics)
+    sent = _call_options(options)
     call = client.cross_entropy if loss == "cross-entropy" else client.binary_cross_entropy
     shown = Progress() if progress is True else progress or None
-    found: dict[int, Aggregate] = {}
-    counts: dict[int, int] = {}
+    merged = _InOrder()
     pending: set[asyncio.Task[None]] = set()
 
     async def score(index: int, predictions: ArrayLike, labels: ArrayLike) -> None:
-        result = await call(predictions, labels, metrics=asked, **options)
-        found[index] = _aggregate(result)
+        count = _rows((predictions, labels))
+        result = await call(predictions, labels, metrics=asked, **sent)
+        merged.add(index, _aggregate(result), count)
         if shown is not None:
-            shown.update(counts[index])
+            shown.update(count)
 
     async def each() -> Any:
         if isinstance(batches, AsyncIterable):
@@ -218,7 +240,6 @@ async def evaluate_async(
                 pending.difference_update(done)
                 for task in done:
                     task.result()
-            counts[index] = _rows((predictions, labels))
             pending.add(asyncio.create_task(score(index, predictions, labels)))
             index += 1
         await asyncio.gather(*pending)
@@ -228,4 +249,4 @@ async def evaluate_async(
             task.cancel()
         if shown is not None:
             shown.close()
-    return _finish([found[i] for i in sorted(found)], sum(counts.values()))
+    return merged.result()
