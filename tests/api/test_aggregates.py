@@ -298,3 +298,37 @@ def test_merge_body_errors(client: Any, body: dict[str, Any], loc: list[Any]) ->
     response, out = _post(client, "/v1/aggregates/merge", body)
     assert response.status_code == 422, out
     assert out["errors"][0]["loc"] == loc
+
+
+@pytest.mark.parametrize(
+    ("change", "loc"),
+    [
+        ({"classification": {"threshold": 0.5, "tp": [2**70], "fp": [0], "fn": [0], "tn": [0]}},
+         ["aggregates", 0, "classification", "tp", 0]),
+        ({"curves": {"positives": [[2**64]], "negatives": [[0]]}},
+         ["aggregates", 0, "curves", "positives", 0, 0]),
+        ({"loss_sum": 10**400}, ["aggregates", 0, "loss_sum"]),
+        ({"count": 10**30}, ["aggregates", 0, "count"]),
+    ],
+)  # fmt: skip
+def test_numbers_past_int64_or_float64_are_a_422(
+    client: Any, change: dict[str, Any], loc: list[Any]
+) -> None:
+    body = {"logits": [0.5, -1.0], "labels": [1.0, 0.0], "metrics": {"aggregate": True}}
+    aggregate = {**_post(client, "/v1/binary-cross-entropy", body)[1]["aggregate"], **change}
+    response, out = _post(client, "/v1/aggregates/merge", {"aggregates": [aggregate]})
+    assert response.status_code == 422, out
+    assert out["errors"][0]["loc"] == loc
+
+
+def test_classification_counts_that_would_wrap_are_a_422(client: Any) -> None:
+    body = {
+        "logits": [0.5],
+        "labels": [1.0],
+        "metrics": {"classification": True, "aggregate": True},
+    }
+    aggregate = _post(client, "/v1/binary-cross-entropy", body)[1]["aggregate"]
+    aggregate["classification"]["tp"] = [2**62]
+    response, out = _post(client, "/v1/aggregates/merge", {"aggregates": [aggregate, aggregate]})
+    assert response.status_code == 422, out
+    assert out["errors"][0]["loc"] == ["aggregates", 1, "classification", "tp"]

@@ -143,7 +143,15 @@ def _wire(**changes):
             "shape",
             id="other-bins",
         ),
-        pytest.param(_wire(count=-1), ("aggregates", 1, "count"), "integer >= 0", id="negative"),
+        pytest.param(
+            _wire(count=-1), ("aggregates", 1, "count"), r"integer in \[0, 2\*\*63", id="negative"
+        ),
+        pytest.param(
+            _wire(count=10**30), ("aggregates", 1, "count"), "2\\*\\*63 - 1", id="past-int64"
+        ),
+        pytest.param(
+            _wire(loss_sum=10**400), ("aggregates", 1, "loss_sum"), "beyond float64", id="huge"
+        ),
         pytest.param(_wire(count=1.5), ("aggregates", 1, "count"), "integer", id="float-count"),
         pytest.param(_wire(loss_sum="x"), ("aggregates", 1, "loss_sum"), "number", id="string"),
         pytest.param(_wire(extra=1), ("aggregates", 1, "extra"), "unknown", id="unknown-field"),
@@ -233,3 +241,9 @@ def test_any_split_merges_to_the_whole(cuts: list[int], seed: int) -> None:
         for a, b in itertools.pairwise(bounds)
     ]
     _close(aggregate_metrics(merge_aggregates(parts)), whole.metrics)
+
+
+def test_sums_past_int64_are_refused_not_wrapped() -> None:
+    big = {**_wire(), "count": 2**62, "correct": 2**62}
+    with pytest.raises(InvalidAggregate, match=r"sum of count .* passes 2\*\*63 - 1"):
+        merge_aggregates([big, big])

@@ -280,3 +280,15 @@ def test_aggregates_of_different_thresholds_or_tasks_do_not_merge() -> None:
     plain = evaluate_binary_cross_entropy(x, y, LossOptions(), MetricOptions())
     with pytest.raises(InvalidAggregate, match="task"):
         merge_aggregates([multiclass.aggregate, plain.aggregate])
+
+
+def test_given_probabilities_are_decided_and_binned_as_given() -> None:
+    probs = np.array([0.0, 0.0, 1.0, 0.3])
+    y = np.array([0.0, 0.0, 1.0, 1.0])
+    opts = LossOptions(input_kind="probs")
+    ev = evaluate_binary_cross_entropy(
+        probs, y, opts, MetricOptions(classification=True, threshold=0.0, curve_bins=10)
+    )
+    expected = precision_recall_fscore_support(y, probs > 0.0, labels=[1], zero_division=0)
+    assert ev.metrics["classification"]["precision"] == list(expected[0])  # 1.0, not 0.5
+    assert ev.metrics["curves"]["roc_auc"] == [roc_auc_score(y, probs)]

@@ -319,7 +319,10 @@ def evaluate_binary_cross_entropy(
             )  # fmt: skip
     c = y.shape[1]
     _check_curve_cells(metrics, c)
-    p = columns(result.probs).astype(np.float64)
+    # Given probabilities as given: the loss clips them to [eps, 1 - eps], which would
+    # make a p of 0 a positive at threshold 0 and move scores within a curve bin.
+    given = opts.input_kind == "probs"
+    p = columns(np.asarray(predictions) if given else result.probs).astype(np.float64)
     truth = y == 1
     extra: dict[str, Any] = {}
     if metrics.brier:

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from scorer_client.metrics.errors import InvalidAggregate
 
 __all__ = [
+    "INT64_MAX",
     "Aggregate",
     "CalibrationSums",
     "ClassCounts",
@@ -116,6 +117,7 @@ class Aggregate:
     curves: CurveCounts | None = None
 
 
+INT64_MAX = 2**63 - 1
 # Fields that say what was measured: equal in every aggregate of a merge, not added.
 _SAME = ("classes", "k", "task", "threshold")
 
@@ -168,5 +170,14 @@ def _add(a: Any, b: Any, loc: Loc) -> Any:
                 f"aggregate {loc[1]} has {loc[-1]} of shape {b.shape}, aggregate 0 {a.shape}",
                 loc,
             )
+        if a.dtype.kind == "i" and np.any(b > INT64_MAX - a):  # counts are >= 0
+            raise _past_int64(loc)
         return a + b
-    return a + b
+    total = a + b
+    if isinstance(total, int) and total > INT64_MAX:
+        raise _past_int64(loc)
+    return total
+
+
+def _past_int64(loc: Loc) -> InvalidAggregate:
+    return InvalidAggregate(f"the sum of {loc[-1]} up to aggregate {loc[1]} passes 2**63 - 1", loc)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from scorer_client.metrics.aggregate import (
+    INT64_MAX,
     Aggregate,
     CalibrationSums,
     ClassCounts,
@@ -194,8 +195,11 @@ def _no_extra(obj: Mapping[str, Any], known: set[str], loc: Loc) -> None:
 
 
 def _int(value: Any, loc: Loc, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidAggregate(f"{loc[-1]} must be an integer >= {minimum}; got {value!r}", loc)
+    # Counts are int64 in the arrays and on every wire: a larger one is no count.
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= INT64_MAX:
+        raise InvalidAggregate(
+            f"{loc[-1]} must be an integer in [{minimum}, 2**63 - 1]; got {value!r}", loc
+        )
     return value
 
 
@@ -204,7 +208,10 @@ def _float(value: Any, loc: Loc) -> float:
         return _NON_FINITE[value]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidAggregate(f"{loc[-1]} must be a number; got {value!r}", loc)
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer past float64 (JSON's 1e400 is already inf)
+        raise InvalidAggregate(f"{loc[-1]} is beyond float64; got {value!r}", loc) from None
 
 
 def _array(
@@ -217,8 +224,9 @@ def _array(
 
     if not isinstance(value, list):
         raise InvalidAggregate(f"{loc[-1]} must be a list; got {type(value).__name__}", loc)
+    values = leaf(value, loc)  # raises InvalidAggregate naming the element
     try:
-        arr = np.array(leaf(value, loc), dtype=dtype)
+        arr = np.array(values, dtype=dtype)
     except ValueError as exc:
         raise InvalidAggregate(f"{loc[-1]} must be a regular array", loc) from exc
     if (shape is None and arr.ndim != rank) or (shape is not None and arr.shape != shape):
