@@ -7,7 +7,7 @@ each error of :mod:`app.codecs.errors` to its status (``app.api.errors``).
 from collections.abc import Mapping
 from typing import Any
 
-from app.codecs._numbers import read_numbers
+from app.codecs._numbers import count_brackets, numeric_array, parse_document, read_numbers
 from app.codecs.base import (
     Buffer,
     Codec,
@@ -60,10 +60,13 @@ __all__ = [
     "UnsupportedMediaType",
     "codec_for_accept",
     "codec_for_content_type",
+    "count_brackets",
     "encode_parts",
     "inflate",
     "invalid_utf8",
     "is_identity",
+    "numeric_array",
+    "parse_document",
     "read_numbers",
     "reader_for",
 ]

@@ -20,15 +20,23 @@ unusual returns None: the typed path then decodes the array and words any error.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import simdjson
 
 from app.codecs._arrays import MAX_RANK
 
-__all__ = ["acquire", "count_brackets", "numeric_array", "read_numbers", "release"]
+__all__ = [
+    "acquire",
+    "count_brackets",
+    "numeric_array",
+    "parse_document",
+    "read_numbers",
+    "release",
+]
 
 # A parser must not be shared between threads, and keeps the buffers of the largest
 # document it has read (about 3.4x its size). One idle parser is kept: a new one costs
@@ -36,6 +44,7 @@ __all__ = ["acquire", "count_brackets", "numeric_array", "read_numbers", "releas
 # (bench/README.md, design decisions). Only after documents up to the default body
 # limit, though, so that an idle worker holds at most about 220 MB of parser buffers
 # whatever limit it is configured with.
+T = TypeVar("T")
 _IDLE: list[simdjson.Parser] = []
 KEEP_AFTER_BYTES = 64 << 20
 _ARRAY = {simdjson.Array}
@@ -76,6 +85,24 @@ def count_brackets(text: bytes | memoryview) -> int:
         np.equal(part, 0x5B, out=found)
         total += int(np.count_nonzero(found))
     return total
+
+
+def parse_document(body: bytes, read: Callable[[Any], T | None]) -> T | None:
+    """``read`` applied to the top-level object of one simdjson parse of ``body``, or None.
+
+    None when ``body`` is not JSON, or not an object, or ``read`` declines it. ``read``
+    must not keep proxies into the document: they die with the parse.
+    """
+    parser = acquire()
+    try:
+        document = parser.parse(body)
+    except (ValueError, RuntimeError):  # not JSON, or an integer past 64 bits
+        release(parser, len(body))
+        return None
+    found = read(document) if isinstance(document, simdjson.Object) else None
+    del document
+    release(parser, len(body))  # not after an exception in read: see read_numbers
+    return found
 
 
 def read_numbers(raw: memoryview) -> np.ndarray[Any, np.dtype[Any]] | None:

@@ -20,10 +20,13 @@ from app.api.pipeline import Answer, Limits, check_shape, count_samples, handle,
 from app.api.v2.models import VERSION, Model
 from app.api.v2.tensors import (
     HEADER_LENGTH,
+    ONE_PASS_BYTES,
+    Flat,
     InferRequest,
     OutputTensor,
     decode_input,
     encode_response,
+    parse_once,
     parse_request,
 )
 from app.observability.stats import RequestStats
@@ -67,10 +70,20 @@ class _InferSteps:
     def decode(
         self, body: bytes, limits: Limits, stats: RequestStats
     ) -> tuple[InferRequest, Arrays]:
-        try:
-            request, blobs = parse_request(body, self.header_length)
-        except RecursionError as exc:
-            raise NestingTooDeep("the inference request is nested too deeply to decode") from exc
+        once = None
+        if self.header_length is None and len(body) >= ONE_PASS_BYTES:
+            once = parse_once(body)
+        blobs: list[bytes | Flat]
+        if once is None:
+            try:
+                request, raw = parse_request(body, self.header_length)
+            except RecursionError as exc:
+                message = "the inference request is nested too deeply to decode"
+                raise NestingTooDeep(message) from exc
+            blobs = list(raw)
+        else:
+            request, values = once
+            blobs = list(values)
         model = self.model
         arrays: Arrays = {}
         for tensor, blob in zip(request.inputs, blobs, strict=True):
@@ -80,7 +93,10 @@ class _InferSteps:
                 message = f"{why} {tensor.name!r}; {model.name} takes {known}"
                 raise InvalidFields([(("inputs", tensor.name), message, "extra_forbidden")])
             check_shape(tensor.name, tensor.shape, limits)  # declared, before any data
-            arrays[tensor.name] = decode_input(tensor, blob)
+            if isinstance(blob, bytes):
+                arrays[tensor.name] = decode_input(tensor, blob)
+            else:  # already read as numbers
+                arrays[tensor.name] = decode_input(tensor, b"", blob)
         shapes = {name: array.shape for name, array in arrays.items()}
         count_samples(stats, shapes, request.parameters.get("axis", -1))
         return request, arrays

@@ -15,11 +15,22 @@ from typing import Annotated, Any
 import msgspec
 import numpy as np
 
-from app.codecs import JSON, InvalidArray, MalformedBody, invalid_utf8, read_numbers
+from app.codecs import (
+    JSON,
+    InvalidArray,
+    MalformedBody,
+    count_brackets,
+    invalid_utf8,
+    numeric_array,
+    parse_document,
+    read_numbers,
+)
 
 __all__ = [
     "DATATYPES",
     "HEADER_LENGTH",
+    "ONE_PASS_BYTES",
+    "Flat",
     "InferInput",
     "InferRequest",
     "OutputTensor",
@@ -27,6 +38,7 @@ __all__ = [
     "datatype_of",
     "decode_input",
     "encode_response",
+    "parse_once",
     "parse_request",
 ]
 
@@ -71,6 +83,11 @@ class InferRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 _decode_header = msgspec.json.Decoder(InferRequest).decode
 _DIGITS = re.compile(r"[0-9]{1,19}")
+# From this size a JSON body's data arrays are most of it, and msgspec's decode of the
+# header still scans them: :func:`parse_once` reads header and data in one simdjson parse
+# (bench/README.md, design decisions). Below it the two steps cost less.
+ONE_PASS_BYTES = 1 << 20
+Flat = np.ndarray[Any, np.dtype[Any]]
 
 
 @dataclass(frozen=True)
@@ -123,8 +140,88 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[InferRequest,
     return request, blobs
 
 
-def decode_input(tensor: InferInput, blob: bytes) -> np.ndarray[Any, np.dtype[Any]]:
-    """The input as a NumPy array of its datatype and shape."""
+def parse_once(body: bytes) -> tuple[InferRequest, list[Flat]] | None:
+    """The header and each input's data as numbers, from one simdjson parse; else None.
+
+    Only for a plain body: every input's ``data`` a rectangular array of numbers, no
+    ``binary_data_size``, no key given twice, no ``[`` in a string, and a header msgspec
+    accepts. Anything else is None, and :func:`parse_request` decodes the body and words
+    any error, so both ways give the same answers.
+    """
+    try:
+        return parse_document(body, lambda document: _read_once(document, body))
+    except RecursionError:  # a header nested past Python's limit: the exact path says so
+        return None
+
+
+def _read_once(document: Any, body: bytes) -> tuple[InferRequest, list[Flat]] | None:
+    names = list(document)
+    if len(set(names)) != len(names) or "inputs" not in names:
+        return None
+    inputs = document["inputs"]
+    if not hasattr(inputs, "as_list"):  # not an array
+        return None
+    header: dict[str, Any] = {name: _plain(document[name]) for name in names if name != "inputs"}
+    described: list[dict[str, Any]] = []
+    values: list[Flat] = []
+    opened = 1 + _lists(header)  # the inputs array itself, and the header's lists
+    for tensor in inputs:
+        keys = list(tensor) if hasattr(tensor, "keys") else None
+        if keys is None or len(set(keys)) != len(keys) or "data" not in keys:
+            return None
+        found = numeric_array(tensor["data"])
+        if found is None:
+            return None
+        fields = {key: _plain(tensor[key]) for key in keys if key != "data"}
+        if "binary_data_size" in (fields.get("parameters") or {}):
+            return None
+        described.append(fields)
+        values.append(found[0].reshape(-1))
+        opened += found[1] + _lists(fields)
+    if _strings_open(header) or any(_strings_open(fields) for fields in described):
+        return None  # a '[' in a string would make the count below meaningless
+    if count_brackets(body) != opened:
+        return None  # an array where a number should be
+    try:
+        request = msgspec.convert({**header, "inputs": described}, InferRequest)
+    except msgspec.ValidationError:
+        return None
+    return request, values
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    if hasattr(value, "as_list"):
+        return value.as_list()
+    return value
+
+
+def _lists(value: Any) -> int:
+    if isinstance(value, list):
+        return 1 + sum(_lists(item) for item in value)
+    if isinstance(value, dict):
+        return sum(_lists(item) for item in value.values())
+    return 0
+
+
+def _strings_open(value: Any) -> bool:
+    if isinstance(value, str):
+        return "[" in value
+    if isinstance(value, list):
+        return any(_strings_open(item) for item in value)
+    if isinstance(value, dict):
+        return any("[" in key or _strings_open(item) for key, item in value.items())
+    return False
+
+
+def decode_input(
+    tensor: InferInput, blob: bytes, values: Flat | None = None
+) -> np.ndarray[Any, np.dtype[Any]]:
+    """The input as a NumPy array of its datatype and shape.
+
+    ``values``: its ``data`` already read as numbers (:func:`parse_once`).
+    """
     dtype = DATATYPES.get(tensor.datatype)
     if dtype is None:
         raise InvalidArray(
@@ -143,10 +240,11 @@ def decode_input(tensor: InferInput, blob: bytes) -> np.ndarray[Any, np.dtype[An
                 (tensor.name, "binary_data_size"),
             )
         return _shaped(np.frombuffer(blob, dtype=dtype), tensor)
-    if not tensor.data:
-        raise InvalidArray(f"{tensor.name}: no data and no binary_data_size", (tensor.name,))
-    # A rectangular array of numbers: the v1 codec's own bulk reader, on data in place.
-    values = read_numbers(memoryview(tensor.data))
+    if values is None:
+        if not tensor.data:
+            raise InvalidArray(f"{tensor.name}: no data and no binary_data_size", (tensor.name,))
+        # A rectangular array of numbers: the v1 codec's own bulk reader, on data in place.
+        values = read_numbers(memoryview(tensor.data))
     if values is None:
         values = _decoded_data(tensor)
     values = values.reshape(-1)

@@ -10,6 +10,7 @@ import msgspec
 import numpy as np
 import pytest
 
+from app.core import LossOptions, score_cross_entropy
 from tests.api.v2.wire import outputs, request
 from tests.api.wire import as_array, tensor
 
@@ -300,3 +301,29 @@ def test_version_route(client: Any) -> None:
     missing = client.post("/v2/models/softmax/versions/2/infer", content=body, headers=headers)
     assert missing.status_code == 404
     assert "only version 1" in missing.json()["error"]
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_large_json_body_read_in_one_pass_equals_v1(client: Any, nested: bool) -> None:
+    rng = np.random.default_rng(9)
+    logits = rng.normal(size=(2000, 40))
+    labels = rng.integers(0, 40, size=2000)
+    data = logits.tolist() if nested else logits.reshape(-1).tolist()
+    body = {
+        "inputs": [
+            {"name": "logits", "shape": [2000, 40], "datatype": "FP64", "data": data},
+            {"name": "labels", "shape": [2000], "datatype": "INT64", "data": labels.tolist()},
+        ],
+        "outputs": [{"name": "loss"}, {"name": "per_sample"}],
+    }
+    content = json.dumps(body).encode()
+    assert len(content) > 1 << 20  # past ONE_PASS_BYTES
+    _, found = _ok(_infer(client, "cross-entropy", content, {"content-type": "application/json"}))
+    # /v2 asks the core for no diagnostics when no output needs them, as this does.
+    expected = score_cross_entropy(logits, labels, LossOptions(diagnostics=False))
+    assert found["loss"][0] == expected.loss
+    np.testing.assert_array_equal(found["per_sample"], expected.per_sample)
+    body["surprise"] = 1  # declined by the one pass; the exact path words the error
+    refused = _infer(client, "cross-entropy", json.dumps(body).encode(), {})
+    assert refused.status_code == 400
+    assert "surprise" in refused.json()["error"]
