@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import scorer_client
 from scipy.special import expit, softmax
-from scorer_client.cli import main
+from scorer_client.cli import main, metric_options
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -231,3 +231,94 @@ def test_refusals_exit_1_and_unusable_input_exits_2(
         monkeypatch.setitem(sys.modules, name, None)
     assert main(["evaluate", str(binary_file[0]), "--url", nowhere]) == 2
     assert "pip install 'scorer-client[parquet]'" in capsys.readouterr().err
+
+
+def test_an_option_of_a_metric_asks_for_the_metric() -> None:
+    binary = "binary-cross-entropy"
+    assert metric_options("curves", binary, 1, threshold=0.3) == {
+        "curves": True,
+        "classification": True,
+        "threshold": 0.3,
+    }
+    assert metric_options("brier", binary, 1, curve_bins=50) == {
+        "brier": True,
+        "curves": True,
+        "curve_bins": 50,
+    }
+    assert metric_options("top_k=1", "cross-entropy", 10, calibration_bins=5) == {
+        "top_k": [1],
+        "calibration": True,
+        "calibration_bins": 5,
+    }
+    assert metric_options("brier", binary, 1) == {"brier": True}  # nothing set, nothing asked
+    defaults = metric_options(None, binary, 1)
+    assert metric_options(None, binary, 1, threshold=0.7) == {**defaults, "threshold": 0.7}
+
+
+def _lines(path: Path, header: str | None, rows: list[str]) -> None:
+    path.write_text("\n".join(([] if header is None else [header]) + rows) + "\n")
+
+
+def test_csv_files_as_pandas_writes_them_equal_scikit_learn(
+    server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows, classes = 2_000, 4
+    logits = RNG.normal(size=(rows, classes))
+    labels = np.array([RNG.choice(classes, p=p) for p in softmax(logits, axis=1)])
+    # DataFrame(logits).to_csv(index=False): a header of 0,1,2,3; labels as floats, 1.0.
+    header = ",".join(map(str, range(classes)))
+    _lines(tmp_path / "x.csv", header, [",".join(map(repr, map(float, r))) for r in logits])
+    _lines(tmp_path / "y.csv", "label", [repr(float(v)) for v in labels])
+    argv = ["evaluate", str(tmp_path / "x.csv"), str(tmp_path / "y.csv"), "--json"]
+    out = _json(capsys, [*argv, "--batch-rows", "600", "--url", server.url])
+    assert (out["rows"], out["batches"], out["count"]) == (rows, 4, rows)
+    assert out["loss"] == pytest.approx(log_loss(labels, softmax(logits, axis=1)), rel=1e-9)
+
+    # The same without headers, named f0, f1, ...
+    _lines(tmp_path / "x.csv", None, [",".join(map(repr, map(float, r))) for r in logits])
+    _lines(tmp_path / "y.csv", None, [str(v) for v in labels])
+    argv += ["--no-header", "--predictions-column", "f0,f1,f2,f3", "--url", server.url]
+    assert _json(capsys, argv)["loss"] == pytest.approx(out["loss"], rel=1e-12)
+
+    # With pandas' index, the file is refused, naming the column and what to do.
+    index = [f"{i}," + ",".join(map(repr, map(float, r))) for i, r in enumerate(logits)]
+    _lines(tmp_path / "i.csv", "," + header, index)
+    np.save(tmp_path / "y.npy", labels)
+    assert main(["evaluate", str(tmp_path / "i.csv"), str(tmp_path / "y.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "i.csv: column 1 has no name in the header" in err
+    assert "to_csv(index=False)" in err
+    assert "--predictions-column" in err
+    chosen = ["--predictions-column", header, "--url", server.url, "--json"]
+    picked = _json(capsys, ["evaluate", str(tmp_path / "i.csv"), str(tmp_path / "y.npy"), *chosen])
+    assert picked["loss"] == pytest.approx(out["loss"], rel=1e-12)
+
+
+def test_a_binary_csv_with_spaces_and_late_decimals_and_a_threshold(
+    server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Whole numbers for more than pyarrow's first block (8 MiB), then decimals: the
+    # types of the columns are not those of the first rows.
+    rows = 1_500_000
+    logits = np.r_[np.arange(rows - 2) % 3 - 1.0, 0.25, -0.75]
+    labels = np.r_[np.arange(rows - 2) % 2, 1, 0]
+    text = "\n".join(f"{a:g}, {b}" for a, b in zip(logits, labels, strict=True))
+    (tmp_path / "d.csv").write_text("logits, labels\n" + text + "\n")
+    argv = ["evaluate", str(tmp_path / "d.csv"), "--loss", "binary-cross-entropy", "--json"]
+    argv += ["--metrics", "curves", "--threshold", "0.3", "--url", server.url]
+    out = _json(capsys, argv)
+    probs = expit(logits)
+    assert (out["rows"], out["count"]) == (rows, rows)
+    assert out["loss"] == pytest.approx(log_loss(labels, probs), rel=1e-9)
+    classification = out["classification"]  # asked for by --threshold alone
+    assert classification["threshold"] == 0.3
+    expected = precision_recall_fscore_support(labels, probs > 0.3, average="binary")
+    assert classification["f1"] == [pytest.approx(expected[2], rel=1e-12)]
+    assert "curves" in out
+    assert "brier" not in out
+
+    # Cross-entropy labels must be class indices: 0.5 is named by its row, exit 2.
+    (tmp_path / "soft.csv").write_text("logits,labels\n0.5,1\n0.25,0.5\n")
+    assert main(["evaluate", str(tmp_path / "soft.csv"), "--url", server.url]) == 2
+    err = capsys.readouterr().err
+    assert "soft.csv: column 'labels': row 1 holds 0.5; cross-entropy labels are class" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -109,7 +110,7 @@ def csv_header(d: Path) -> tuple[list[Path], dict[str, Any]]:
 def csv_headerless_pair(d: Path) -> tuple[list[Path], dict[str, Any]]:
     np.savetxt(d / "x.csv", X, delimiter=",", fmt="%.17g")  # round-trips float64
     np.savetxt(d / "y.csv", Y, fmt="%d")
-    return [d / "x.csv", d / "y.csv"], {}
+    return [d / "x.csv", d / "y.csv"], {"header": False}
 
 
 def mixed_pair(d: Path) -> tuple[list[Path], dict[str, Any]]:
@@ -195,7 +196,7 @@ def test_the_row_counts_are_known_where_the_format_says_them(tmp_path: Path) -> 
     assert open_dataset(*parquet_list(tmp_path)[0]).rows == ROWS
     assert open_dataset(*arrow_file(tmp_path)[0]).rows == ROWS
     assert open_dataset(*arrow_stream(tmp_path)[0]).rows is None
-    assert open_dataset(*csv_headerless_pair(tmp_path)[0]).rows is None
+    assert open_dataset(*csv_headerless_pair(tmp_path)[0], header=False).rows is None
 
 
 def test_default_rows_aim_at_32_mib_and_a_million_at_most() -> None:
@@ -218,7 +219,7 @@ def test_streams_that_differ_fail_at_the_row_where_they_diverge(
 ) -> None:
     np.savetxt(tmp_path / "x.csv", X, delimiter=",")
     np.savetxt(tmp_path / "y.csv", np.resize(Y, labels), fmt="%d")
-    batches = open_dataset(tmp_path / "x.csv", tmp_path / "y.csv").batches(rows)
+    batches = open_dataset(tmp_path / "x.csv", tmp_path / "y.csv", header=False).batches(rows)
     short, long = ("y", "x") if labels < ROWS else ("x", "y")
     end = min(labels, ROWS)
     message = (
@@ -290,12 +291,9 @@ def test_csv_mistakes_without_pyarrow(tmp_path: Path, monkeypatch: pytest.Monkey
     (tmp_path / "short.csv").write_text("logits,labels\n0.5,1\n0.25\n")
     with pytest.raises(ValueError, match=r"short\.csv: row 1 has 1 fields; the file has 2 columns"):
         list(read_batches(tmp_path / "short.csv", rows=5))
-    (tmp_path / "late.csv").write_text("logits,labels\n0.5,1\n0.25,0\n0.75,0.5\n")
-    with pytest.raises(
-        ValueError,
-        match=r"column 'labels': row 2 holds '0\.5'; the column's first rows made it int64",
-    ):
-        list(read_batches(tmp_path / "late.csv", rows=2))
+    (tmp_path / "text.csv").write_text("logits,labels\n0.5,1\n0.25,0\nabc,0\n")
+    with pytest.raises(ValueError, match=r"column 'logits': row 2 holds 'abc'; expected a number$"):
+        list(read_batches(tmp_path / "text.csv", rows=2))
     (tmp_path / "hole.csv").write_text("logits,labels\n0.5,1\n,0\n")
     with pytest.raises(ValueError, match=r"column 'logits' is empty \(null\) at row 1$"):
         list(read_batches(tmp_path / "hole.csv", rows=5))
@@ -312,3 +310,198 @@ def test_parquet_and_arrow_without_pyarrow_name_the_extra(
             open_dataset(path)
         assert PARQUET_EXTRA in str(caught.value)
         assert "pip install 'scorer-client[parquet]'" in str(caught.value)
+
+
+# CSV headers, names and types: what pandas writes, and files whose types change late.
+
+READERS = ["pyarrow", "csv-module"]
+
+
+@pytest.fixture(params=READERS)
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each CSV test runs with pyarrow's reader and with the csv module's."""
+    if request.param == "csv-module":
+        _no_pyarrow(monkeypatch)
+    return str(request.param)
+
+
+def _all(*paths: Path, rows: int = 7, **names: Any) -> tuple[np.ndarray, np.ndarray]:
+    chunks = list(read_batches(*paths, rows=rows, **names))
+    for x, y in chunks[1:]:
+        assert (x.dtype, y.dtype) == (chunks[0][0].dtype, chunks[0][1].dtype)
+    return np.concatenate([x for x, _ in chunks]), np.concatenate([y for _, y in chunks])
+
+
+def test_a_numeric_header_is_a_header_not_a_row(tmp_path: Path, reader: str) -> None:
+    # pandas.DataFrame(X).to_csv(index=False): the header is 0,1,2; of one column, 0.
+    _csv(tmp_path / "x.csv", ["0", "1", "2"], [X[:, 0], X[:, 1], X[:, 2]])
+    _csv(tmp_path / "y.csv", ["0"], [Y])
+    x, y = _all(tmp_path / "x.csv", tmp_path / "y.csv")
+    np.testing.assert_array_equal(x, X, strict=True)
+    np.testing.assert_array_equal(y, Y, strict=True)
+    x, _ = _all(tmp_path / "x.csv", tmp_path / "y.csv", predictions_column="2,0")
+    np.testing.assert_array_equal(x, X[:, [2, 0]], strict=True)
+
+
+def test_no_header_reads_the_first_line_as_data(tmp_path: Path, reader: str) -> None:
+    whole = np.arange(2 * ROWS).reshape(ROWS, 2)
+    np.savetxt(tmp_path / "x.csv", whole, delimiter=",", fmt="%d")  # 0,1 then 2,3 ...
+    np.savetxt(tmp_path / "y.csv", Y, fmt="%d")
+    x, y = _all(tmp_path / "x.csv", tmp_path / "y.csv", header=False)
+    np.testing.assert_array_equal(x, whole.astype(np.float64), strict=True)
+    np.testing.assert_array_equal(y, Y, strict=True)
+    x, _ = _all(tmp_path / "x.csv", tmp_path / "y.csv", header=False, predictions_column="f1")
+    np.testing.assert_array_equal(x, whole[:, 1].astype(np.float64), strict=True)
+    # Read with a header, its first line is names (0 and 1): one row fewer.
+    np.save(tmp_path / "y.npy", Y)
+    with pytest.raises(ValueError, match=r"x\.csv ends after 22 rows but .*y\.npy has more"):
+        _all(tmp_path / "x.csv", tmp_path / "y.npy", predictions_column="0,1")
+
+
+def test_a_first_line_of_decimals_is_data_that_needs_no_header(tmp_path: Path) -> None:
+    np.savetxt(tmp_path / "x.csv", X, delimiter=",")  # 1.234e-01,...: no header
+    with pytest.raises(
+        ValueError, match=r"x\.csv: the first line looks like data .*: pass --no-header"
+    ):
+        open_dataset(tmp_path / "x.csv", *npy_pair(tmp_path)[0][1:])
+    with pytest.raises(ValueError, match=r"--no-header \(header=False\) is for CSV files"):
+        open_dataset(*npy_pair(tmp_path)[0], header=False)
+
+
+@pytest.mark.parametrize("index", ["", "Unnamed: 0"])
+def test_a_pandas_index_column_is_refused_unless_left_out(
+    tmp_path: Path, reader: str, index: str
+) -> None:
+    # DataFrame(X).to_csv() writes the index as a column named "" (",0,1,2"); read back
+    # and written again it is "Unnamed: 0". Taken as a class it would be a silent mistake.
+    _csv(tmp_path / "x.csv", [index, "0", "1", "2"], [np.arange(ROWS), *X.T])
+    np.save(tmp_path / "y.npy", Y)
+    paths = (tmp_path / "x.csv", tmp_path / "y.npy")
+    named = "column 1 has no name" if index == "" else "column 'Unnamed: 0' has no name"
+    with pytest.raises(ValueError, match=rf"x\.csv: {named} .*index=False.*--predictions-column"):
+        open_dataset(*paths)
+    x, y = _all(*paths, predictions_column="0,1,2")
+    np.testing.assert_array_equal(x, X, strict=True)
+    np.testing.assert_array_equal(y, Y, strict=True)
+    # A file of both, read by the default names, leaves the index out: nothing to refuse.
+    _csv(tmp_path / "d.csv", [index, "logits", "labels"], [np.arange(ROWS), X[:, 0], Y])
+    x, y = _all(tmp_path / "d.csv")
+    np.testing.assert_array_equal(x, X[:, 0], strict=True)
+    np.testing.assert_array_equal(y, Y, strict=True)
+    if index:  # named, it can be chosen: still not data
+        with pytest.raises(ValueError, match=rf"d\.csv: {named}"):
+            open_dataset(tmp_path / "d.csv", predictions_column=index)
+
+
+def test_a_column_named_twice_is_refused_when_read(tmp_path: Path) -> None:
+    _csv(tmp_path / "d.csv", ["logits", "logits", "labels"], [X[:, 0], X[:, 1], Y])
+    with pytest.raises(ValueError, match=r"d\.csv: the header names 2 columns 'logits'"):
+        open_dataset(tmp_path / "d.csv")
+
+
+def test_spaces_around_the_names_are_not_part_of_them(tmp_path: Path, reader: str) -> None:
+    lines = ["logits , labels"] + [f"{float(a)!r}, {b}" for a, b in zip(X[:, 0], Y, strict=True)]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    x, y = _all(tmp_path / "d.csv")
+    np.testing.assert_array_equal(x, X[:, 0], strict=True)
+    np.testing.assert_array_equal(y, Y, strict=True)
+
+
+ARROW_ERRORS = [
+    pa.ArrowKeyError,  # not a ValueError
+    pa.ArrowTypeError,  # nor this one
+    pa.ArrowNotImplementedError,
+    pa.ArrowMemoryError,
+    pa.ArrowInvalid,
+]
+
+
+@pytest.mark.parametrize("error", ARROW_ERRORS, ids=[e.__name__ for e in ARROW_ERRORS])
+@pytest.mark.parametrize("when", ["opening", "reading"])
+def test_every_arrow_error_while_reading_is_a_value_error_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[Exception], when: str
+) -> None:
+    paths, names = csv_header(tmp_path)
+
+    class Reader:
+        def read_next_batch(self) -> Any:
+            raise error("what pyarrow says")
+
+    def open_csv(*args: Any, **kwargs: Any) -> Reader:
+        if when == "opening":
+            raise error("what pyarrow says")
+        return Reader()
+
+    monkeypatch.setattr("pyarrow.csv.open_csv", open_csv)
+    with pytest.raises(ValueError, match=r"d\.csv: what pyarrow says$"):
+        list(read_batches(*paths, rows=5, **names))
+
+
+def test_a_value_that_is_no_number_is_a_value_error_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "bad.csv").write_text("logits,labels\n0.5,1\nabc,0\n")
+    with pytest.raises(ValueError, match=r"bad\.csv: .*invalid value 'abc'"):
+        list(read_batches(tmp_path / "bad.csv", rows=5))
+
+
+def _late_floats(path: Path, rows: int, label: float) -> tuple[np.ndarray, np.ndarray]:
+    # Whole numbers for a few thousand rows (more than pyarrow's first block), then not.
+    x = np.r_[np.arange(rows) % 2, 0.25, 0.75]
+    y = np.r_[np.arange(rows) % 2, 0.0, label]
+    lines = ["logits,labels"] + [f"{a:g},{b:g}" for a, b in zip(x, y, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    return x, y
+
+
+def test_column_types_do_not_follow_the_first_rows(
+    tmp_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("scorer_client.files.CSV_BLOCK_BYTES", 1024)
+    x, y = _late_floats(tmp_path / "d.csv", 3000, 1.0)
+    for loss in ("cross-entropy", "binary-cross-entropy"):
+        got_x, got_y = _all(tmp_path / "d.csv", rows=1000, loss=loss)
+        np.testing.assert_array_equal(got_x, x, strict=True)  # predictions: float64
+        expected = y.astype(np.int64) if loss == "cross-entropy" else y
+        np.testing.assert_array_equal(got_y, expected, strict=True)
+    x, y = _late_floats(tmp_path / "d.csv", 3000, 0.5)  # a binary label may be a probability
+    got_x, got_y = _all(tmp_path / "d.csv", rows=1000, loss="binary-cross-entropy")
+    np.testing.assert_array_equal(got_x, x, strict=True)
+    np.testing.assert_array_equal(got_y, y, strict=True)
+
+
+def test_cross_entropy_labels_are_class_indices_in_every_chunk(tmp_path: Path, reader: str) -> None:
+    lines = ["logits,labels"] + [
+        f"{float(a)!r},{float(b)!r}" for a, b in zip(X[:, 0], Y, strict=True)
+    ]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")  # labels written 1.0, 0.0, 2.0
+    for rows in (1, 7, 100):
+        _, y = _all(tmp_path / "d.csv", rows=rows)  # cross-entropy is the default
+        np.testing.assert_array_equal(y, Y, strict=True)
+        _, y = _all(tmp_path / "d.csv", rows=rows, loss="binary-cross-entropy")
+        np.testing.assert_array_equal(y, Y.astype(np.float64), strict=True)
+    # Two or more label columns are class probabilities: floats, whatever the loss.
+    soft = RNG.dirichlet(np.ones(CLASSES), size=ROWS)
+    _csv(tmp_path / "s.csv", ["p0", "p1", "p2", "q0", "q1", "q2"], [*X.T, *soft.T])
+    x, y = _all(tmp_path / "s.csv", predictions_column="p0,p1,p2", labels_column="q0,q1,q2")
+    np.testing.assert_array_equal(x, X, strict=True)
+    np.testing.assert_array_equal(y, soft, strict=True)
+
+
+@pytest.mark.parametrize("value", ["0.5", "nan", "inf", "1e30"])
+def test_a_cross_entropy_label_that_is_no_class_index_is_named_by_row(
+    tmp_path: Path, reader: str, value: str
+) -> None:
+    (tmp_path / "d.csv").write_text(f"logits,labels\n0.5,1\n0.25,0\n0.75,2\n0.1,{value}\n")
+    with pytest.raises(
+        ValueError,
+        match=rf"d\.csv: column 'labels': row 3 holds {re.escape(repr(float(value)))};"
+        r" cross-entropy labels are class indices .*--loss binary-cross-entropy",
+    ):
+        list(read_batches(tmp_path / "d.csv", rows=2))
+    _, y = _all(tmp_path / "d.csv", rows=2, loss="binary-cross-entropy")
+    assert y.dtype == np.float64
+
+
+def test_the_loss_is_one_of_the_two(tmp_path: Path) -> None:
+    paths, _ = npy_pair(tmp_path)
+    with pytest.raises(ValueError, match=r"loss must be cross-entropy or binary-cross-entropy"):
+        open_dataset(*paths, loss="softmax")  # type: ignore[arg-type]

@@ -172,6 +172,12 @@ def _evaluate_parser(commands: Any) -> None:
         metavar="NAME[,NAME...]",
         help=f"tables: as --predictions-column (default: {', '.join(LABEL_NAMES)})",
     )
+    what.add_argument(
+        "--no-header",
+        dest="header",
+        action="store_false",
+        help="CSV: the first line is data, not column names (the columns are f0, f1, ...)",
+    )
     asked = evaluate.add_argument_group("metrics")
     asked.add_argument(
         "--metrics",
@@ -180,10 +186,20 @@ def _evaluate_parser(commands: Any) -> None:
         f" {','.join(BINARY_METRICS)}; cross-entropy {','.join(MULTICLASS_METRICS)})",
     )
     asked.add_argument(
-        "--threshold", type=float, metavar="T", help="binary classification: p > T (0.5)"
+        "--threshold",
+        type=float,
+        metavar="T",
+        help="binary classification: p > T (0.5); asks for classification",
     )
-    asked.add_argument("--curve-bins", type=int, metavar="N", help="curves' bins (1000)")
-    asked.add_argument("--calibration-bins", type=int, metavar="N", help="calibration's (15)")
+    asked.add_argument(
+        "--curve-bins", type=int, metavar="N", help="curves' bins (1000); asks for curves"
+    )
+    asked.add_argument(
+        "--calibration-bins",
+        type=int,
+        metavar="N",
+        help="calibration's bins (15); asks for calibration",
+    )
     run = evaluate.add_argument_group("how")
     run.add_argument(
         "--batch-rows",
@@ -290,12 +306,15 @@ def metric_options(
 
     ``text`` is comma-separated names, ``top_k=1,5`` taking the integers after it.
     ``top_k`` without values, and the cross-entropy default, is 1 and 5 where there are
-    more than 5 classes (top-k of k >= classes is 1 by definition). Bins and the
-    threshold ask for their metric, as on the service.
+    more than 5 classes (top-k of k >= classes is 1 by definition). Setting an option
+    asks for its metric: ``threshold`` for classification, ``curve_bins`` for curves,
+    ``calibration_bins`` for calibration (the service does so for the bins only).
 
     Example:
         >>> metric_options("brier,top_k=1,3,per_class", "cross-entropy", 10)
         {'brier': True, 'top_k': [1, 3], 'per_class': True}
+        >>> metric_options("curves", "binary-cross-entropy", 1, threshold=0.3)
+        {'curves': True, 'classification': True, 'threshold': 0.3}
     """
     binary = loss == "binary-cross-entropy"
     default_k = [k for k in DEFAULT_TOP_K if k == 1 or k < classes]
@@ -321,12 +340,13 @@ def metric_options(
             else:
                 chosen[name] = True
             last = name
-    for key, given in (
-        ("threshold", threshold),
-        ("curve_bins", curve_bins),
-        ("calibration_bins", calibration_bins),
+    for metric, key, given in (
+        ("classification", "threshold", threshold),
+        ("curves", "curve_bins", curve_bins),
+        ("calibration", "calibration_bins", calibration_bins),
     ):
         if given is not None:
+            chosen[metric] = True
             chosen[key] = given
     return chosen
 
@@ -351,6 +371,8 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         labels_key=args.labels_key,
         predictions_column=args.predictions_column,
         labels_column=args.labels_column,
+        header=args.header,
+        loss=args.loss,
     )
     first, _ = data.first_row()
     metrics = metric_options(

@@ -12,9 +12,12 @@ format allows streaming, so a dataset larger than memory is evaluated chunk by c
 - ``.parquet``: read ``rows`` rows at a time (``ParquetFile.iter_batches``).
 - ``.arrow`` / ``.feather`` / ``.ipc``: Arrow IPC, the file (Feather v2) or the stream
   format, record batch by record batch.
-- ``.csv``: a header row of column names (a first row of numbers only is data, and the
-  columns are then ``f0``, ``f1``, ...); streamed by pyarrow when it is installed, else
-  by the standard :mod:`csv` module, which is slower but needs nothing.
+- ``.csv``: the first line is the column names (``header=False``: it is data, and the
+  columns are ``f0``, ``f1``, ...); streamed by pyarrow when it is installed, else by the
+  standard :mod:`csv` module, which is slower but needs nothing. Values are read as
+  float64, whatever the first rows look like; a labels column of cross-entropy is class
+  indices, int64 in every chunk (a value that is no whole number is an error naming its
+  row); of binary-cross-entropy, float64. Several label columns are probabilities.
 
 In tables (Parquet, Arrow, CSV) a role is one numeric column (``[N]``), one list or
 fixed-size-list column (``[N, C]``), or several numeric columns stacked as ``[N, C]``.
@@ -36,6 +39,7 @@ import csv
 import importlib
 import itertools
 import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -60,6 +64,7 @@ __all__ = [
 ]
 
 Role = Literal["predictions", "labels"]
+Loss = Literal["cross-entropy", "binary-cross-entropy"]
 Chunk = tuple[NDArray[Any], ...]
 
 PREDICTION_NAMES = ("predictions", "logits", "probs", "log_probs")
@@ -77,9 +82,13 @@ PARQUET_EXTRA = "pip install 'scorer-client[parquet]'"
 # rows keeps one request's work (and its latency) bounded too.
 BATCH_BYTES = 32 * 1024 * 1024
 MAX_DEFAULT_ROWS = 1_000_000
-# pyarrow's CSV reader infers column types from its first block: a larger block than
-# its 1 MiB default sees more rows before deciding, and costs fewer pieces to join.
+# pyarrow's CSV reader reads a block at a time: larger than its 1 MiB default, fewer
+# pieces to join. (The types are given, float64, not inferred from the first block.)
 CSV_BLOCK_BYTES = 8 * 1024 * 1024
+LOSSES: tuple[Loss, ...] = ("cross-entropy", "binary-cross-entropy")
+# What pandas calls a column whose header is empty (its index, written by to_csv).
+UNNAMED = re.compile(r"Unnamed: \d+")
+INTEGER = re.compile(r"[+-]?\d+")
 
 
 def default_rows(row_bytes: int) -> int:
@@ -366,20 +375,65 @@ class _Ipc(_Table):
 
 
 class _Csv(_Table):
-    """A CSV file with a header row (or none: a first row of numbers is data)."""
+    """A CSV file: a header of column names, or none (``header=False``: ``f0``, ``f1``, ...).
+
+    Every column read is float64 (a text file has no types, and a type guessed from the
+    first rows would not hold for the rest); the labels of ``cross-entropy``, one column,
+    are then class indices: int64, or an error naming the row.
+    """
 
     def __init__(
-        self, path: Path, roles: tuple[Role, ...], given: dict[Role, tuple[str, ...] | None]
+        self,
+        path: Path,
+        roles: tuple[Role, ...],
+        given: dict[Role, tuple[str, ...] | None],
+        header: bool,
+        loss: Loss,
     ) -> None:
         super().__init__(path, roles)
-        with path.open(newline="", encoding="utf-8") as file:
+        self.header = header
+        self.loss = loss
+        with path.open(newline="", encoding="utf-8-sig") as file:
             first = next(csv.reader(file), None)
         if first is None:
             raise ValueError(f"{path} is empty")
-        self.header = not all(_is_number(field) for field in first)
-        found = [f.strip() for f in first] if self.header else [f"f{i}" for i in range(len(first))]
+        if not first:
+            raise ValueError(f"{path}: the first line is empty; expected column names or data")
+        if header:
+            found = [field.strip() for field in first]
+            # pandas writes the header of unnamed columns as 0,1,2: integers are names. A
+            # first line of other numbers (1.5e-01, what np.savetxt writes) is data.
+            if all(_is_number(name) for name in found) and not all(
+                INTEGER.fullmatch(name) for name in found
+            ):
+                raise ValueError(
+                    f"{path}: the first line looks like data ({', '.join(found[:3])}"
+                    f"{', ...' if len(found) > 3 else ''}), not column names: pass --no-header"
+                    " (header=False) for a file without a header"
+                )
+        else:
+            found = [f"f{i}" for i in range(len(first))]
         self.found = found
         self._choose(found, given)
+        self._check_names()
+
+    def _check_names(self) -> None:
+        # Only the columns read matter: an index column left out by the names chosen is
+        # no mistake.
+        for name in self.wanted:
+            if name == "" or UNNAMED.fullmatch(name):
+                what = f"column {self.found.index(name) + 1}" if name == "" else f"column {name!r}"
+                raise ValueError(
+                    f"{self.path}: {what} has no name in the header: an index, as pandas'"
+                    " to_csv writes it, would be read as data. Write the file with"
+                    " to_csv(index=False), or choose the columns with --predictions-column"
+                    " / --labels-column"
+                )
+            count = self.found.count(name)
+            if count > 1:
+                raise ValueError(
+                    f"{self.path}: the header names {count} columns {name!r}; rename them"
+                )
 
     def first_row(self) -> Chunk:
         return _first(self._stdlib(1), self.path)
@@ -390,40 +444,50 @@ class _Csv(_Table):
         return self._stdlib(rows)
 
     def _arrow(self) -> Iterator[Chunk]:
+        pa = importlib.import_module("pyarrow")
         pacsv = importlib.import_module("pyarrow.csv")
-        reader = self._csv_step(
-            pacsv.open_csv,
-            self.path,
-            read_options=pacsv.ReadOptions(
-                autogenerate_column_names=not self.header, block_size=CSV_BLOCK_BYTES
-            ),
-            # Only an empty field is missing: "nan" and "inf" are numbers, as float() reads them.
-            convert_options=pacsv.ConvertOptions(include_columns=self.wanted, null_values=[""]),
+        # The names are given (stripped, as the header was read above) and the header
+        # line skipped: pyarrow's own names would keep the spaces of "logits, labels".
+        read = pacsv.ReadOptions(
+            column_names=self.found, skip_rows=1 if self.header else 0, block_size=CSV_BLOCK_BYTES
         )
+        convert = pacsv.ConvertOptions(
+            include_columns=self.wanted,
+            column_types={name: pa.float64() for name in self.wanted},
+            # Only an empty field is missing: "nan" and "inf" are numbers, as float() reads them.
+            null_values=[""],
+        )
+        try:
+            reader = pacsv.open_csv(self.path, read_options=read, convert_options=convert)
+        except pa.ArrowException as exc:
+            raise self._arrow_error(exc) from None
         start = 0
-        while (batch := self._csv_step(reader.read_next_batch)) is not None:
-            yield self._from_arrow(batch, start)
+        while True:
+            # pyarrow reads a block when opening and at each batch; its errors say what
+            # is wrong but not in which file, and not all of them are ValueErrors.
+            try:
+                batch = reader.read_next_batch()
+                chunk = self._class_indices(self._from_arrow(batch, start), start)
+            except StopIteration:
+                return
+            except pa.ArrowException as exc:
+                raise self._arrow_error(exc) from None
+            yield chunk
             start += batch.num_rows
 
-    def _csv_step(self, step: Any, *args: Any, **kwargs: Any) -> Any:
-        # pyarrow reads a block when opening and at each batch; its errors (ArrowInvalid, a
-        # ValueError) say what is wrong but not in which file.
-        try:
-            return step(*args, **kwargs)
-        except StopIteration:
-            return None
-        except ValueError as exc:
-            raise ValueError(f"{self.path}: {exc}") from None
+    def _arrow_error(self, exc: Exception) -> ValueError:
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        return ValueError(f"{self.path}: {text}")
 
     def _stdlib(self, rows: int) -> Iterator[Chunk]:
         index = {name: i for i, name in enumerate(self.found)}
-        wanted = [index[name] for name in self.wanted]
-        kinds: dict[int, type[np.generic]] = {}
+        wanted = [index[name] for name in self.wanted]  # unique: _check_names
         start = 0
-        with self.path.open(newline="", encoding="utf-8") as file:
-            lines = csv.reader(file)
+        with self.path.open(newline="", encoding="utf-8-sig") as file:
+            parsed = csv.reader(file)
             if self.header:
-                next(lines)
+                next(parsed)
+            lines = (line for line in parsed if line)  # as pyarrow, skip empty lines
             while block := list(itertools.islice(lines, rows)):
                 for offset, line in enumerate(block):
                     if len(line) != len(self.found):
@@ -431,36 +495,48 @@ class _Csv(_Table):
                             f"{self.path}: row {start + offset:,} has {len(line)} fields;"
                             f" the file has {len(self.found)} columns"
                         )
-                values = {i: self._parse(block, i, kinds, start) for i in wanted}
-                yield tuple(
+                values = {i: self._parse(block, i, start) for i in wanted}
+                chunk = tuple(
                     _stack([values[index[name]] for name in self.columns[role]])
                     for role in self.roles
                 )
+                yield self._class_indices(chunk, start)
                 start += len(block)
 
-    def _parse(
-        self, block: list[list[str]], i: int, kinds: dict[int, type[np.generic]], start: int
-    ) -> NDArray[Any]:
-        # A column's type is decided on the first chunk, as pyarrow decides on its first
-        # block: integers if every value is one (class indices), else floats.
+    def _parse(self, block: list[list[str]], i: int, start: int) -> NDArray[np.float64]:
         where = f"{self.path}: column {self.found[i]!r}"
         texts = [line[i].strip() for line in block]
         if "" in texts:
             raise ValueError(f"{where} is empty (null) at row {start + texts.index(''):,}")
-        if i not in kinds:
-            try:
-                kinds[i] = np.int64
-                return np.array(texts, dtype=np.int64)
-            except (ValueError, OverflowError):
-                kinds[i] = np.float64
         try:
-            return np.array(texts, dtype=kinds[i])
+            return np.array(texts, dtype=np.float64)
         except (ValueError, OverflowError):
-            row = next(r for r, text in enumerate(texts) if not _parses(text, kinds[i]))
+            row = next(r for r, text in enumerate(texts) if not _is_number(text))
             raise ValueError(
-                f"{where}: row {start + row:,} holds {texts[row]!r}; the column's first rows"
-                f" made it {np.dtype(kinds[i]).name}"
+                f"{where}: row {start + row:,} holds {texts[row]!r}; expected a number"
             ) from None
+
+    def _class_indices(self, chunk: Chunk, start: int) -> Chunk:
+        # Decided by the loss and the columns, never by the values of a chunk: every
+        # chunk has the same dtype. One label column of cross-entropy is class indices
+        # (int64, as the service tells them from probabilities by dtype and shape);
+        # several are class probabilities, and binary labels may be probabilities.
+        if self.loss != "cross-entropy" or "labels" not in self.roles:
+            return chunk
+        at = self.roles.index("labels")
+        labels = chunk[at]
+        if labels.ndim != 1:
+            return chunk
+        whole = np.isfinite(labels) & (labels == np.round(labels)) & (np.abs(labels) < 2.0**63)
+        if not whole.all():
+            row = int(np.argmin(whole))
+            raise ValueError(
+                f"{self.path}: column {self.columns['labels'][0]!r}: row {start + row:,} holds"
+                f" {labels[row].item()!r}; cross-entropy labels are class indices (whole"
+                " numbers). Probabilities are one column per class, or binary:"
+                " --loss binary-cross-entropy"
+            )
+        return (*chunk[:at], labels.astype(np.int64), *chunk[at + 1 :])
 
 
 def _stack(columns: list[NDArray[Any]]) -> NDArray[Any]:
@@ -468,13 +544,9 @@ def _stack(columns: list[NDArray[Any]]) -> NDArray[Any]:
 
 
 def _is_number(text: str) -> bool:
-    return _parses(text.strip(), np.float64)
-
-
-def _parses(text: str, kind: type[np.generic]) -> bool:
     try:
-        np.array([text], dtype=kind)
-    except (ValueError, OverflowError):
+        float(text)
+    except ValueError:
         return False
     return True
 
@@ -491,6 +563,8 @@ def _open(
     roles: tuple[Role, ...],
     keys: dict[Role, str | None],
     columns: dict[Role, tuple[str, ...] | None],
+    header: bool = True,
+    loss: Loss = "cross-entropy",
 ) -> _Source:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
@@ -512,7 +586,7 @@ def _open(
     if suffix == ".parquet":
         return _Parquet(path, roles, columns)
     if suffix == ".csv":
-        return _Csv(path, roles, columns)
+        return _Csv(path, roles, columns, header, loss)
     return _Ipc(path, roles, columns)
 
 
@@ -610,6 +684,8 @@ def open_dataset(
     labels_key: str | None = None,
     predictions_column: str | Sequence[str] | None = None,
     labels_column: str | Sequence[str] | None = None,
+    header: bool = True,
+    loss: Loss = "cross-entropy",
 ) -> Dataset:
     """Open predictions and labels: both in ``predictions``, or labels in ``labels``.
 
@@ -621,22 +697,34 @@ def open_dataset(
     order. The files are checked here (formats, names, row counts where known), so a
     mistake is an error before anything is sent.
 
+    CSV files: the first line is the column names unless ``header`` is False (columns
+    ``f0``, ``f1``, ...; a first line of decimals is refused as a header: it is data); a
+    column read that has no name (``""`` or pandas' ``Unnamed: N``, an index) is an
+    error. Their values are float64, and one column of
+    labels is int64 class indices for ``loss`` cross-entropy, float64 for
+    binary-cross-entropy (the types of the other formats are the file's).
+
     Raises:
         MissingDependency: Parquet or Arrow without pyarrow.
         ValueError: an unknown format, a missing array or column, rows that differ.
         OSError: a file that cannot be read.
     """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be cross-entropy or binary-cross-entropy; got {loss!r}")
     keys: dict[Role, str | None] = {"predictions": predictions_key, "labels": labels_key}
     columns: dict[Role, tuple[str, ...] | None] = {
         "predictions": _columns_option(predictions_column),
         "labels": _columns_option(labels_column),
     }
     first = Path(predictions)
+    paths = [first] if labels is None else [first, Path(labels)]
+    if not header and all(path.suffix.lower() != ".csv" for path in paths):
+        raise ValueError("--no-header (header=False) is for CSV files")
     if labels is None:
-        return Dataset(_open(first, ("predictions", "labels"), keys, columns))
+        return Dataset(_open(first, ("predictions", "labels"), keys, columns, header, loss))
     return Dataset(
-        _open(first, ("predictions",), keys, columns),
-        _open(Path(labels), ("labels",), keys, columns),
+        _open(first, ("predictions",), keys, columns, header, loss),
+        _open(Path(labels), ("labels",), keys, columns, header, loss),
     )
 
 
