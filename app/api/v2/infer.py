@@ -93,10 +93,10 @@ class _InferSteps:
                 message = f"{why} {tensor.name!r}; {model.name} takes {known}"
                 raise InvalidFields([(("inputs", tensor.name), message, "extra_forbidden")])
             check_shape(tensor.name, tensor.shape, limits)  # declared, before any data
-            if isinstance(blob, bytes):
-                arrays[tensor.name] = decode_input(tensor, blob)
-            else:  # already read as numbers
+            if isinstance(blob, np.ndarray):  # already read as numbers
                 arrays[tensor.name] = decode_input(tensor, b"", blob)
+            else:  # the body's bytes (a bytearray when it came in several parts)
+                arrays[tensor.name] = decode_input(tensor, blob)
         shapes = {name: array.shape for name, array in arrays.items()}
         count_samples(stats, shapes, request.parameters.get("axis", -1))
         return request, arrays

@@ -327,3 +327,51 @@ def test_a_large_json_body_read_in_one_pass_equals_v1(client: Any, nested: bool)
     refused = _infer(client, "cross-entropy", json.dumps(body).encode(), {})
     assert refused.status_code == 400
     assert "surprise" in refused.json()["error"]
+
+
+def test_binary_inputs_of_a_body_that_came_in_parts(client: Any) -> None:
+    # The pipeline joins a body sent in several messages into a bytearray: its slices
+    # are binary data too, not numbers already read.
+    import asyncio
+
+    logits = np.random.default_rng(3).normal(size=(700, 500)).astype(np.float32)
+    labels = np.arange(700) % 500
+    blobs = [logits.tobytes(), labels.astype("<i8").tobytes()]
+    inputs = [
+        {"name": "logits", "shape": [700, 500], "datatype": "FP32",
+         "parameters": {"binary_data_size": len(blobs[0])}},
+        {"name": "labels", "shape": [700], "datatype": "INT64",
+         "parameters": {"binary_data_size": len(blobs[1])}},
+    ]  # fmt: skip
+    header = json.dumps({"inputs": inputs, "outputs": [{"name": "loss"}]}).encode()
+    body = header + b"".join(blobs)
+    assert len(body) > 1 << 20
+    parts = [body[:100_000], body[100_000:]]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if parts:
+            chunk = parts.pop(0)
+            return {"type": "http.request", "body": chunk, "more_body": bool(parts)}
+        await asyncio.sleep(60)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v2/models/cross-entropy/infer", "raw_path": b"",
+        "root_path": "", "query_string": b"", "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2), "state": {},
+        "headers": [
+            (b"content-type", b"application/octet-stream"),
+            (b"content-length", str(len(body)).encode()),
+            (b"inference-header-content-length", str(len(header)).encode()),
+        ],
+    }  # fmt: skip
+    asyncio.run(client.app(scope, receive, send))
+    assert sent[0]["status"] == 200, sent
+    answer = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+    expected = score_cross_entropy(logits, labels, LossOptions(diagnostics=False)).loss
+    assert answer["outputs"][0]["data"][0] == pytest.approx(expected, rel=1e-6)
