@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/lock.sh --check
 bash scripts/uv.sh sync --quiet --locked --extra dev
-.venv/bin/ruff check app tests load bench
-.venv/bin/ruff format --check app tests load bench
+.venv/bin/ruff check app clients tests load bench
+.venv/bin/ruff format --check app clients tests load bench
 .venv/bin/mypy
 exec .venv/bin/pytest "$@"
