@@ -86,7 +86,7 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 # From this size a JSON body's data arrays are most of it, and msgspec's decode of the
 # header still scans them: :func:`parse_once` reads header and data in one simdjson parse
 # (bench/README.md, design decisions). Below it the two steps cost less.
-ONE_PASS_BYTES = 1 << 20
+ONE_PASS_BYTES = 16 << 10
 Flat = np.ndarray[Any, np.dtype[Any]]
 
 
