@@ -9,6 +9,8 @@ from typing import Any
 import msgspec
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app.core import LossOptions, score_cross_entropy
 from tests.api.v2.wire import outputs, request
@@ -375,3 +377,64 @@ def test_binary_inputs_of_a_body_that_came_in_parts(client: Any) -> None:
     answer = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
     expected = score_cross_entropy(logits, labels, LossOptions(diagnostics=False)).loss
     assert answer["outputs"][0]["data"][0] == pytest.approx(expected, rel=1e-6)
+
+
+_VARIANTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.one_of(st.text(max_size=5), st.integers()),
+        "parameters": st.dictionaries(
+            st.sampled_from(["reduction", "axis", "temperature", "bogus"]),
+            st.one_of(st.sampled_from(["sum", "mean", "x"]), st.integers(-2, 2), st.floats()),
+            max_size=2,
+        ),
+        "outputs": st.lists(
+            st.fixed_dictionaries({"name": st.sampled_from(["loss", "probs", "nope"])}),
+            max_size=2,
+        ),
+    },
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    header=_VARIANTS,
+    datatype=st.sampled_from(["FP32", "FP64", "INT64", "BOOL"]),
+    shape_delta=st.sampled_from([0, 0, 0, 1, -1]),
+    label_type=st.sampled_from(["INT64", "FP32"]),
+    mangle=st.sampled_from([None, "nested-bad", "string", "null", "extra-key"]),
+)
+def test_one_pass_and_two_steps_answer_alike(
+    client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    header: dict[str, Any],
+    datatype: str,
+    shape_delta: int,
+    label_type: str,
+    mangle: str | None,
+) -> None:
+    import app.api.v2.infer as infer_module
+
+    logits = np.round(np.random.default_rng(5).normal(size=(300, 12)), 3)
+    data: Any = logits.reshape(-1).tolist()
+    if mangle == "nested-bad":
+        data[7] = [1.0]
+    elif mangle == "string":
+        data[3] = "inf"
+    elif mangle == "null":
+        data = None
+    logits_input: dict[str, Any] = {
+        "name": "logits", "shape": [300, 12 + shape_delta], "datatype": datatype, "data": data,
+    }  # fmt: skip
+    if mangle == "extra-key":
+        logits_input["surprise"] = 1
+    labels = {"name": "labels", "shape": [300], "datatype": label_type, "data": [1] * 300}
+    content = json.dumps({"inputs": [logits_input, labels], **header}).encode()
+    answers = []
+    for size in (16 << 10, 1 << 40):
+        monkeypatch.setattr(infer_module, "ONE_PASS_BYTES", size)
+        response = _infer(client, "cross-entropy", content, {"content-type": "application/json"})
+        answers.append((response.status_code, response.content))
+    assert answers[0] == answers[1]
