@@ -359,7 +359,10 @@ def test_a_half_closed_client_gets_its_answer_and_the_log_says_so(server: LiveSe
         sock.shutdown(socket.SHUT_WR)
         status, headers, content = _response(_closed_within(sock, 10))
     assert status == 200
-    assert headers["connection"] == "close"
+    # "Connection: close" when the server saw the half-close before it answered; when the
+    # answer was already on its way (the FIN can trail a large body), the server closes
+    # after it, which _closed_within checked. Either order is a correct exchange.
+    assert headers.get("connection", "close") == "close"
     assert len(content) == int(headers["content-length"])
     answer = msgspec.msgpack.decode(content)
     shifted = logits.astype(np.float64)
