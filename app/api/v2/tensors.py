@@ -148,9 +148,13 @@ def parse_once(body: bytes) -> tuple[InferRequest, list[Flat]] | None:
     accepts. Anything else is None, and :func:`parse_request` decodes the body and words
     any error, so both ways give the same answers.
     """
+    if body.startswith(b"\xef\xbb\xbf"):
+        return None  # simdjson skips a byte-order mark, msgspec refuses it: as msgspec does
     try:
         return parse_document(body, lambda document: _read_once(document, body))
-    except RecursionError:  # a header nested past Python's limit: the exact path says so
+    except Exception:
+        # Whatever the one pass did not foresee (nesting past Python's limit, a field of
+        # an unexpected type): the exact path decides, and words any error.
         return None
 
 
@@ -173,7 +177,10 @@ def _read_once(document: Any, body: bytes) -> tuple[InferRequest, list[Flat]] | 
         if found is None:
             return None
         fields = {key: _plain(tensor[key]) for key in keys if key != "data"}
-        if "binary_data_size" in (fields.get("parameters") or {}):
+        parameters = fields.get("parameters")
+        if parameters is not None and (
+            not isinstance(parameters, dict) or "binary_data_size" in parameters
+        ):
             return None
         described.append(fields)
         values.append(found[0].reshape(-1))

@@ -404,7 +404,11 @@ _VARIANTS = st.fixed_dictionaries(
     datatype=st.sampled_from(["FP32", "FP64", "INT64", "BOOL"]),
     shape_delta=st.sampled_from([0, 0, 0, 1, -1]),
     label_type=st.sampled_from(["INT64", "FP32"]),
-    mangle=st.sampled_from([None, "nested-bad", "string", "null", "extra-key"]),
+    mangle=st.sampled_from([None, "nested-bad", "string", "null", "extra-key", "bom"]),
+    input_parameters=st.one_of(
+        st.none(),
+        st.sampled_from([5, 0, True, 1.5, "x", [1], {}, {"binary_data_size": 4}, {"a": 1}]),
+    ),
 )
 def test_one_pass_and_two_steps_answer_alike(
     client: Any,
@@ -414,6 +418,7 @@ def test_one_pass_and_two_steps_answer_alike(
     shape_delta: int,
     label_type: str,
     mangle: str | None,
+    input_parameters: Any,
 ) -> None:
     import app.api.v2.infer as infer_module
 
@@ -430,8 +435,12 @@ def test_one_pass_and_two_steps_answer_alike(
     }  # fmt: skip
     if mangle == "extra-key":
         logits_input["surprise"] = 1
+    if input_parameters is not None:
+        logits_input["parameters"] = input_parameters
     labels = {"name": "labels", "shape": [300], "datatype": label_type, "data": [1] * 300}
     content = json.dumps({"inputs": [logits_input, labels], **header}).encode()
+    if mangle == "bom":
+        content = b"\xef\xbb\xbf" + content
     answers = []
     for size in (16 << 10, 1 << 40):
         monkeypatch.setattr(infer_module, "ONE_PASS_BYTES", size)
