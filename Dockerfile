@@ -68,11 +68,11 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
 
 # Graceful stop: on SIGTERM the app answers 503 on /readyz, uvicorn stops accepting
-# connections and finishes the requests in flight, for at most 20 s
-# (--timeout-graceful-shutdown); give the container longer than that to stop
-# (compose: stop_grace_period) before it is killed.
+# connections and finishes the requests in flight, for at most
+# SCORER_GRACEFUL_SHUTDOWN_SECONDS (20 s unless set; app.serve reads it); give the
+# container longer than that to stop (compose: stop_grace_period) before it is killed.
 STOPSIGNAL SIGTERM
 # app.serve is uvicorn with a listening socket per worker (SO_REUSEPORT), so that
 # connections opened together spread over the workers (app/serve.py).
 CMD ["python", "-m", "app.serve", "--host", "0.0.0.0", "--port", "8000", \
-     "--timeout-graceful-shutdown", "20", "--timeout-keep-alive", "5", "--no-server-header"]
+     "--timeout-keep-alive", "5", "--no-server-header"]

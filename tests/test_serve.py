@@ -114,3 +114,19 @@ def test_a_port_in_use_stops_the_server_at_once() -> None:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert f"cannot bind 127.0.0.1:{port}" in done.stderr
+
+
+def test_the_graceful_shutdown_follows_the_setting_where_users_run_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pathlib import Path
+
+    from app.serve import _options
+    from app.settings import Settings
+
+    monkeypatch.setenv("SCORER_GRACEFUL_SHUTDOWN_SECONDS", "7")
+    assert _options(["--port", "8000"], Settings()).timeout_graceful_shutdown == 7
+    # The image and scripts/serve.sh leave it to the setting: no flag pins it.
+    root = Path(__file__).resolve().parents[1]
+    for path in (root / "Dockerfile", root / "scripts" / "serve.sh"):
+        assert "--timeout-graceful-shutdown" not in path.read_text(encoding="utf-8"), path
