@@ -215,13 +215,8 @@ def _run_cross_entropy(
     options: CrossEntropyOptions, arrays: dict[str, DecodedArray], threads: int
 ) -> Any:
     pred, labels, core_options = loss_inputs(options, arrays, threads)
-    if options.metrics is not None:  # evaluation metrics: their own, slower path
-        metrics = core_metric_options(options.metrics)
-        evaluation = evaluate_cross_entropy(pred.array, labels, core_options, metrics)
-        body = _loss_body(evaluation.result, options.outputs, pred, labels)
-        return _add_metrics(body, evaluation, options.metrics, pred.tensor)
-    result = score_cross_entropy(pred.array, labels, core_options)
-    return _loss_body(result, options.outputs, pred, labels)
+    core = (score_cross_entropy, evaluate_cross_entropy)
+    return _run_loss(options, pred, labels, core_options, core)
 
 
 def _run_binary(
@@ -230,13 +225,26 @@ def _run_binary(
     kind, pred = _predictions(arrays, PREDICTION_FIELDS)
     labels = _required(arrays, "labels")
     core_options = _core_loss_options(options, arrays, kind, threads)
-    if options.metrics is not None:  # evaluation metrics: their own, slower path
-        metrics = core_metric_options(options.metrics)
-        evaluation = evaluate_binary_cross_entropy(pred.array, labels, core_options, metrics)
-        body = _loss_body(evaluation.result, options.outputs, pred, labels)
-        return _add_metrics(body, evaluation, options.metrics, pred.tensor)
-    result = score_binary_cross_entropy(pred.array, labels, core_options)
-    return _loss_body(result, options.outputs, pred, labels)
+    core = (score_binary_cross_entropy, evaluate_binary_cross_entropy)
+    return _run_loss(options, pred, labels, core_options, core)
+
+
+def _run_loss(
+    options: CrossEntropyOptions | BinaryCrossEntropyOptions,
+    pred: DecodedArray,
+    labels: np.ndarray[Any, Any],
+    core_options: LossOptions,
+    core: tuple[Callable[..., LossResult], Callable[..., Evaluation]],
+) -> dict[str, Any]:
+    """The loss body from ``core``, the core's loss and its evaluation with metrics;
+    with ``metrics``, the evaluation's (its own, slower path)."""
+    score, evaluate = core
+    if options.metrics is None:
+        return _loss_body(score(pred.array, labels, core_options), options.outputs, pred, labels)
+    metrics = core_metric_options(options.metrics)
+    evaluation = evaluate(pred.array, labels, core_options, metrics)
+    body = _loss_body(evaluation.result, options.outputs, pred, labels)
+    return _add_metrics(body, evaluation, options.metrics, pred.tensor)
 
 
 def _run_softmax(options: SoftmaxOptions, arrays: dict[str, DecodedArray], threads: int) -> Any:

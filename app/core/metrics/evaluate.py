@@ -115,10 +115,7 @@ def evaluate_cross_entropy(
     extra: set[Any] = {"probs"} if metrics.brier or metrics.curve_bins else set()
     if metrics.sequences:
         extra.add("log_probs")
-    wide = dataclasses.replace(
-        opts, outputs=opts.outputs | extra, diagnostics=True, per_sample_diagnostics=True
-    )
-    result = score_cross_entropy(predictions, labels, wide)
+    result = score_cross_entropy(predictions, labels, _widened(opts, extra))
     assert result.diagnostics is not None
     ps = result.diagnostics.per_sample
     assert ps is not None
@@ -177,17 +174,7 @@ def evaluate_cross_entropy(
         aggregate = dataclasses.replace(
             aggregate, sequences=TokenSums(seq.sequences, seq.token_count, seq.nll_sum)
         )
-    diagnostics = None
-    if opts.diagnostics:
-        keep = ps if opts.per_sample_diagnostics else None
-        diagnostics = dataclasses.replace(result.diagnostics, per_sample=keep)
-    result = dataclasses.replace(
-        result,
-        probs=result.probs if "probs" in opts.outputs else None,
-        log_probs=result.log_probs if "log_probs" in opts.outputs else None,
-        diagnostics=diagnostics,
-    )
-    return Evaluation(result, aggregate, metrics_of(aggregate), seq)
+    return Evaluation(_as_asked(result, opts), aggregate, metrics_of(aggregate), seq)
 
 
 @dataclass(frozen=True)
@@ -284,10 +271,7 @@ def evaluate_binary_cross_entropy(
                 " labels have classification and curves",
                 ("metrics", name),
             )
-    wide = dataclasses.replace(
-        opts, outputs=opts.outputs | {"probs"}, diagnostics=True, per_sample_diagnostics=True
-    )
-    result = score_binary_cross_entropy(predictions, labels, wide)
+    result = score_binary_cross_entropy(predictions, labels, _widened(opts, {"probs"}))
     assert result.diagnostics is not None
     assert result.probs is not None
     ps = result.diagnostics.per_sample
@@ -350,13 +334,26 @@ def evaluate_binary_cross_entropy(
         task="binary",
         **extra,
     )
+    return Evaluation(_as_asked(result, opts), aggregate, metrics_of(aggregate), None)
+
+
+def _widened(opts: LossOptions, outputs: set[Any]) -> LossOptions:
+    """``opts`` asking also for ``outputs`` and the per-sample diagnostics the metrics read."""
+    return dataclasses.replace(
+        opts, outputs=opts.outputs | outputs, diagnostics=True, per_sample_diagnostics=True
+    )
+
+
+def _as_asked(result: LossResult, opts: LossOptions) -> LossResult:
+    """``result`` of :func:`_widened` options cut back to what ``opts`` asked for."""
     diagnostics = None
     if opts.diagnostics:
-        keep = ps if opts.per_sample_diagnostics else None
+        assert result.diagnostics is not None
+        keep = result.diagnostics.per_sample if opts.per_sample_diagnostics else None
         diagnostics = dataclasses.replace(result.diagnostics, per_sample=keep)
-    result = dataclasses.replace(
+    return dataclasses.replace(
         result,
         probs=result.probs if "probs" in opts.outputs else None,
+        log_probs=result.log_probs if "log_probs" in opts.outputs else None,
         diagnostics=diagnostics,
     )
-    return Evaluation(result, aggregate, metrics_of(aggregate), None)

@@ -32,6 +32,7 @@ from scorer_client.files import (
     MAX_DEFAULT_ROWS,
     PREDICTION_NAMES,
     default_rows,
+    is_number,
     open_dataset,
 )
 from scorer_client.results import LossResult, SoftmaxResult
@@ -242,7 +243,7 @@ def _score(args: argparse.Namespace) -> LossResult | SoftmaxResult:
         if args.loss == "binary-cross-entropy":
             pos: Any = args.pos_weight
             if pos is not None:
-                pos = float(pos) if _is_number(pos) else load_array(pos, "pos_weight")
+                pos = float(pos) if is_number(pos) else load_array(pos, "pos_weight")
             return client.binary_cross_entropy(logits, labels, pos_weight=pos, **common)
         weights = _optional(args.class_weights, "class_weights")
         return client.cross_entropy(logits, labels, class_weights=weights, **common)
@@ -250,14 +251,6 @@ def _score(args: argparse.Namespace) -> LossResult | SoftmaxResult:
 
 def _optional(spec: str | None, key: str) -> NDArray[Any] | None:
     return None if spec is None else load_array(spec, key)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def summary(result: LossResult | SoftmaxResult) -> dict[str, Any]:

@@ -59,6 +59,7 @@ __all__ = [
     "SUFFIXES",
     "Dataset",
     "default_rows",
+    "is_number",
     "open_dataset",
     "read_batches",
 ]
@@ -403,7 +404,7 @@ class _Csv(_Table):
             found = [field.strip() for field in first]
             # pandas writes the header of unnamed columns as 0,1,2: integers are names. A
             # first line of other numbers (1.5e-01, what np.savetxt writes) is data.
-            if all(_is_number(name) for name in found) and not all(
+            if all(is_number(name) for name in found) and not all(
                 INTEGER.fullmatch(name) for name in found
             ):
                 raise ValueError(
@@ -511,7 +512,7 @@ class _Csv(_Table):
         try:
             return np.array(texts, dtype=np.float64)
         except (ValueError, OverflowError):
-            row = next(r for r, text in enumerate(texts) if not _is_number(text))
+            row = next(r for r, text in enumerate(texts) if not is_number(text))
             raise ValueError(
                 f"{where}: row {start + row:,} holds {texts[row]!r}; expected a number"
             ) from None
@@ -543,7 +544,8 @@ def _stack(columns: list[NDArray[Any]]) -> NDArray[Any]:
     return columns[0] if len(columns) == 1 else np.stack(columns, axis=1)
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether ``text`` reads as a float (a CSV cell, a command-line value)."""
     try:
         float(text)
     except ValueError:
