@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -120,7 +121,12 @@ class LossResult:
     diagnostics: Diagnostics | None
     chunks: int = 1
     aggregate: Aggregate | None = None
-    metrics: dict[str, Any] | None = None
+
+    @functools.cached_property
+    def metrics(self) -> dict[str, Any] | None:
+        """The batch's metrics from ``aggregate``, worked out when first read: a chunk's or
+        an ``evaluate`` batch's are never needed, and curves cost a pass per class."""
+        return None if self.aggregate is None else aggregate_metrics(self.aggregate)
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> LossResult:
@@ -138,7 +144,6 @@ class LossResult:
             log_probs=_array(body, "log_probs"),
             diagnostics=Diagnostics.from_body(body.get("diagnostics")),
             aggregate=aggregate,
-            metrics=None if aggregate is None else aggregate_metrics(aggregate),
         )
 
     @classmethod
@@ -172,7 +177,6 @@ class LossResult:
             diagnostics=Diagnostics.combine([part.diagnostics for part in parts]),
             chunks=len(parts),
             aggregate=aggregate,
-            metrics=None if aggregate is None else aggregate_metrics(aggregate),
         )
 
 
