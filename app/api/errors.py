@@ -33,13 +33,14 @@ from app.codecs import (
     UnsupportedMediaType,
 )
 from app.core import ScoringError
-from app.observability.stats import STATS_KEY
+from app.observability.stats import STATS_KEY, RequestStats
 
 __all__ = [
     "ERROR_CODEC",
     "BodyTimeout",
     "BodyTooLarge",
     "DeadlineExceeded",
+    "Draining",
     "InvalidFields",
     "NestingTooDeep",
     "Overloaded",
@@ -47,6 +48,7 @@ __all__ = [
     "TooManyElements",
     "handler_for",
     "inference_error",
+    "inference_failure",
     "install_error_handlers",
     "problem_response",
     "response_headers",
@@ -105,6 +107,10 @@ class NestingTooDeep(InvalidArray):
 
 class Overloaded(Exception):
     """No work slot is free, or the memory budget for waiting clients is spent (503)."""
+
+
+class Draining(Overloaded):
+    """The worker is shutting down and takes no new gRPC inference (UNAVAILABLE)."""
 
 
 class DeadlineExceeded(Exception):
@@ -259,10 +265,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-def inference_error(exc: Exception, scope: Scope) -> JSONResponse:
-    """The Open Inference Protocol's ``{"error": message}``, with the table's status.
+def inference_failure(exc: Exception, stats: RequestStats | None) -> tuple[HTTPStatus, str]:
+    """The table's status of an Open Inference Protocol error, and its message.
 
-    The reason goes to the request's stats (metrics and access log) as for /v1.
+    The reason goes to the request's ``stats`` (metrics and access log) as for /v1.
+    REST answers it as ``{"error": message}``, gRPC with the status's gRPC code.
     """
     if isinstance(exc, HTTPException):
         status, message = HTTPStatus(exc.status_code), str(exc.detail)
@@ -271,10 +278,17 @@ def inference_error(exc: Exception, scope: Scope) -> JSONResponse:
         status, message = status_for(exc), _message(exc)
         reason = _items(exc)[0]["type"]
     if status == HTTPStatus.INTERNAL_SERVER_ERROR:
-        # Never a stack trace or an internal path in the body: the log has them.
+        # Never a stack trace or an internal path in the answer: the log has them.
         log.exception("unhandled error in an inference request")
         message, reason = "internal error", "internal_error"
-    _record_reason(scope, reason)
+    if stats is not None:
+        stats.error = reason
+    return status, message
+
+
+def inference_error(exc: Exception, scope: Scope) -> JSONResponse:
+    """The Open Inference Protocol's ``{"error": message}``, with the table's status."""
+    status, message = inference_failure(exc, scope.get(STATS_KEY))
     return JSONResponse(
         {"error": message}, status_code=int(status), headers=response_headers(status)
     )

@@ -68,6 +68,7 @@ __all__ = [
     "read_body",
     "read_head",
     "run_sized",
+    "run_steps",
     "serve_body",
 ]
 
@@ -195,26 +196,11 @@ async def handle(
     stats: RequestStats = scope.get(STATS_KEY) or RequestStats()
     deadline = perf_counter() + limits.timeout
 
-    def work(body: bytes) -> Answer:
-        began = perf_counter()
-        if head.content_encoding is not None:
-            body = inflate(body, head.content_encoding, limits.max_decompressed_bytes)
-        decoded = steps.decode(body, limits, stats)
-        decoded_at = perf_counter()
-        stats.decode = decoded_at - began
-        _check_deadline(deadline, decoded_at, limits)
-        result = steps.compute(decoded, limits)
-        computed_at = perf_counter()
-        stats.compute = computed_at - decoded_at
-        _check_deadline(deadline, computed_at, limits)
-        answer = steps.encode(result)
-        stats.encode = perf_counter() - computed_at
-        return answer
-
     async def read_then_work() -> Answer:
         body = await _read(scope, receive, head, limits, capacity, on_data)
-        with capacity:
-            return await run_sized(work, body, head.content_encoding, limits)
+        return await run_steps(
+            steps, body, head.content_encoding, limits, capacity, stats, deadline
+        )
 
     try:
         return await within(limits.timeout, read_then_work())
@@ -222,10 +208,50 @@ async def handle(
         raise DeadlineExceeded(limits.timeout) from exc
 
 
-def _check_deadline(deadline: float, now: float, limits: Limits) -> None:
-    # A worker thread cannot be cancelled: it gives up once its answer would be discarded.
-    if now > deadline:
-        raise DeadlineExceeded(limits.timeout)
+async def run_steps(
+    steps: Steps[D, R],
+    body: bytes,
+    content_encoding: str | None,
+    limits: Limits,
+    capacity: Capacity,
+    stats: RequestStats,
+    deadline: float,
+    seconds: float | None = None,
+) -> Answer:
+    """Run ``steps`` on a body already read, in a work slot: steps 2 to 6 above.
+
+    The caller bounds the wait by the request's ``deadline`` (a ``perf_counter`` time,
+    ``seconds`` after the request began: ``limits.timeout`` unless given); a worker
+    thread, which cannot be cancelled, stops at its next step past it.
+
+    Raises:
+        DeadlineExceeded: the deadline passed in a worker thread (504).
+        Overloaded: no work slot is free (503); and every error of the steps.
+    """
+
+    def check_deadline(now: float) -> None:
+        # A worker thread gives up once its answer would be discarded.
+        if now > deadline:
+            raise DeadlineExceeded(limits.timeout if seconds is None else seconds)
+
+    def work(body: bytes) -> Answer:
+        began = perf_counter()
+        if content_encoding is not None:
+            body = inflate(body, content_encoding, limits.max_decompressed_bytes)
+        decoded = steps.decode(body, limits, stats)
+        decoded_at = perf_counter()
+        stats.decode = decoded_at - began
+        check_deadline(decoded_at)
+        result = steps.compute(decoded, limits)
+        computed_at = perf_counter()
+        stats.compute = computed_at - decoded_at
+        check_deadline(computed_at)
+        answer = steps.encode(result)
+        stats.encode = perf_counter() - computed_at
+        return answer
+
+    with capacity:
+        return await run_sized(work, body, content_encoding, limits)
 
 
 async def run_sized(

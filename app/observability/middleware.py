@@ -15,7 +15,7 @@ from app.observability.logging import AccessLog
 from app.observability.prometheus import IN_FLIGHT, Recorder
 from app.observability.stats import STATS_KEY, RequestStats
 
-__all__ = ["ObservabilityMiddleware"]
+__all__ = ["CLIENT_CLOSED", "ObservabilityMiddleware", "access_fields", "request_id"]
 
 _MAX_ID = 128
 # nginx's status for a request the client abandoned; never sent, only counted and logged.
@@ -54,8 +54,8 @@ class _Ids:
 _IDS = _Ids()
 
 
-def _request_id(value: bytes) -> str:
-    # Accept the caller's id when it is short printable ASCII; otherwise mint one.
+def request_id(value: bytes) -> str:
+    """The caller's request id when it is short printable ASCII; otherwise a new one."""
     if 0 < len(value) <= _MAX_ID and value.isascii():
         text = value.decode("ascii")
         if text.isprintable():
@@ -94,15 +94,15 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         start = perf_counter()
-        request_id, encoding, declared = b"", "none", b""
+        given_id, encoding, declared = b"", "none", b""
         for name, value in scope["headers"]:
             if name == b"x-request-id":
-                request_id = value
+                given_id = value
             elif name == b"content-type":
                 encoding = self._encodings.get(value) or self._encoding(value)
             elif name == b"content-length":
                 declared = value
-        stats = RequestStats(_request_id(request_id))
+        stats = RequestStats(request_id(given_id))
         scope[STATS_KEY] = stats
         id_header = (b"x-request-id", stats.request_id.encode("ascii"))
         status, received, sent = 500, 0, 0
@@ -154,7 +154,9 @@ class ObservabilityMiddleware:
                 self.recorder.record(route, status, encoding, seconds, received, sent, stats)
             if self.access_log is not None:
                 self.access_log.write(
-                    _fields(scope, route, status, encoding, seconds, received, sent, stats)
+                    access_fields(
+                        scope["method"], route, status, encoding, seconds, received, sent, stats
+                    )
                 )
 
     def _encoding(self, content_type: bytes) -> str:
@@ -175,8 +177,8 @@ class ObservabilityMiddleware:
         return scope["path"] if scope["path"] in self._paths else "other"
 
 
-def _fields(
-    scope: Scope,
+def access_fields(
+    method: str,
     route: str,
     status: int,
     encoding: str,
@@ -187,7 +189,7 @@ def _fields(
 ) -> dict[str, Any]:
     return {
         "request_id": stats.request_id,
-        "method": scope["method"],
+        "method": method,
         "route": route,
         "status": status,
         "encoding": encoding,

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import os
 
-from app.observability.middleware import _IDS, _request_id
+from app.observability.middleware import _IDS, request_id
 
 
 def test_minted_ids_are_32_hex_digits_and_never_repeat() -> None:
-    ids = [_request_id(b"") for _ in range(1000)]
+    ids = [request_id(b"") for _ in range(1000)]
     assert len(set(ids)) == len(ids)
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
 
 
 def test_a_usable_caller_id_is_kept_and_an_unusable_one_replaced() -> None:
-    assert _request_id(b"trace-1") == "trace-1"
-    assert len(_request_id(b"x" * 129)) == 32
-    assert len(_request_id("é".encode())) == 32
-    assert len(_request_id(b"a\x07b")) == 32
+    assert request_id(b"trace-1") == "trace-1"
+    assert len(request_id(b"x" * 129)) == 32
+    assert len(request_id("é".encode())) == 32
+    assert len(request_id(b"a\x07b")) == 32
 
 
 def test_a_forked_worker_draws_its_own_prefix() -> None:

@@ -7,6 +7,7 @@ limits and deadline as /v1. Every error, the pipeline's too, answers ``{"error"}
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,7 @@ from app.api.v2.tensors import (
 )
 from app.observability.stats import RequestStats
 
-__all__ = ["InferApp", "infer"]
+__all__ = ["Arrays", "InferApp", "Inference", "infer"]
 
 Arrays = dict[str, np.ndarray[Any, Any]]
 
@@ -39,7 +40,7 @@ Arrays = dict[str, np.ndarray[Any, Any]]
 async def infer(scope: Scope, receive: Receive, model: Model) -> Response:
     """Score the body with ``model``; answer JSON, or binary outputs after a JSON header."""
     head = read_head(scope)
-    steps = _InferSteps(model, head.inference_header_length)
+    steps = _InferSteps(Inference(model), head.inference_header_length)
     try:
         answer = await handle(scope, receive, head, steps)
     except ClientDisconnect:
@@ -63,27 +64,28 @@ class InferApp:
 
 
 @dataclass(frozen=True)
-class _InferSteps:
-    model: Model
-    header_length: str | None
+class Inference:
+    """An inference request past its transport: the inputs as arrays, the model's outputs.
 
-    def decode(
-        self, body: bytes, limits: Limits, stats: RequestStats
-    ) -> tuple[InferRequest, Arrays]:
-        once = None
-        if self.header_length is None and len(body) >= ONE_PASS_BYTES:
-            once = parse_once(body)
-        blobs: list[bytes | Flat]
-        if once is None:
-            try:
-                request, raw = parse_request(body, self.header_length)
-            except RecursionError as exc:
-                message = "the inference request is nested too deeply to decode"
-                raise NestingTooDeep(message) from exc
-            blobs = list(raw)
-        else:
-            request, values = once
-            blobs = list(values)
+    REST (JSON, Triton's binary extension) and gRPC (protobuf) each read their request
+    into an :class:`InferRequest` and each input's bytes or numbers; from there both
+    are this, so the same inputs give the same outputs and the same errors.
+    """
+
+    model: Model
+
+    def arrays(
+        self,
+        request: InferRequest,
+        blobs: Sequence[bytes | Flat],
+        limits: Limits,
+        stats: RequestStats,
+    ) -> Arrays:
+        """Each input as an array of its datatype and shape, under the limits.
+
+        ``blobs``: each input's binary data (b"" when it is JSON ``data``), or its
+        values already read as numbers.
+        """
         model = self.model
         arrays: Arrays = {}
         for tensor, blob in zip(request.inputs, blobs, strict=True):
@@ -99,11 +101,12 @@ class _InferSteps:
                 arrays[tensor.name] = decode_input(tensor, blob)
         shapes = {name: array.shape for name, array in arrays.items()}
         count_samples(stats, shapes, request.parameters.get("axis", -1))
-        return request, arrays
+        return arrays
 
     def compute(
         self, decoded: tuple[InferRequest, Arrays], limits: Limits
     ) -> tuple[dict[str, Any], list[OutputTensor]]:
+        """The response header (model, version, id, parameters used) and the outputs."""
         request, arrays = decoded
         model = self.model
         requested = None if request.outputs is None else [out.name for out in request.outputs]
@@ -126,6 +129,36 @@ class _InferSteps:
             header["id"] = request.id
         header["parameters"] = used
         return header, outputs
+
+
+@dataclass(frozen=True)
+class _InferSteps:
+    inference: Inference
+    header_length: str | None
+
+    def decode(
+        self, body: bytes, limits: Limits, stats: RequestStats
+    ) -> tuple[InferRequest, Arrays]:
+        once = None
+        if self.header_length is None and len(body) >= ONE_PASS_BYTES:
+            once = parse_once(body)
+        blobs: list[bytes | Flat]
+        if once is None:
+            try:
+                request, raw = parse_request(body, self.header_length)
+            except RecursionError as exc:
+                message = "the inference request is nested too deeply to decode"
+                raise NestingTooDeep(message) from exc
+            blobs = list(raw)
+        else:
+            request, values = once
+            blobs = list(values)
+        return request, self.inference.arrays(request, blobs, limits, stats)
+
+    def compute(
+        self, decoded: tuple[InferRequest, Arrays], limits: Limits
+    ) -> tuple[dict[str, Any], list[OutputTensor]]:
+        return self.inference.compute(decoded, limits)
 
     def encode(self, result: tuple[dict[str, Any], list[OutputTensor]]) -> Answer:
         content, length = encode_response(*result)

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from starlette.exceptions import HTTPException
 
 from app.api.errors import InvalidFields
 from app.api.scoring import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, SOFTMAX, Endpoint
 from app.codecs import DecodedArray, DecodedBody
 from app.core.results import PER_SAMPLE_FIELDS
 
-__all__ = ["MODELS", "VERSION", "Model", "TensorSpec"]
+__all__ = ["MODELS", "VERSION", "Model", "TensorSpec", "find_model"]
 
 VERSION = "1"
 
@@ -216,3 +217,17 @@ MODELS: dict[str, Model] = {
         array_outputs=frozenset({"probs", "log_probs", "logsumexp"}),
     ),
 }
+
+
+def find_model(name: str, version: str | None = None) -> Model:
+    """The model of that name (and version, if given); 404 for any other.
+
+    Raises:
+        HTTPException: 404, answered as ``{"error"}`` on /v2 REST, NOT_FOUND over gRPC.
+    """
+    model = MODELS.get(name)
+    if model is None:
+        raise HTTPException(404, f"unknown model {name!r}; the models are {', '.join(MODELS)}")
+    if version is not None and version != VERSION:
+        raise HTTPException(404, f"model {name!r} has only version {VERSION}, not {version!r}")
+    return model

@@ -5,28 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 import app as package
 from app.api.scoring import Lane
 from app.api.v2 import docs, schemas
 from app.api.v2.infer import InferApp, infer
-from app.api.v2.models import MODELS, VERSION, Model
+from app.api.v2.models import MODELS, VERSION, find_model
 
 __all__ = ["infer_lane", "router"]
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol"])
-
-
-def _model(name: str, version: str | None = None) -> Model:
-    # The error handlers answer an HTTPException under /v2 as {"error": ...}.
-    model = MODELS.get(name)
-    if model is None:
-        raise HTTPException(404, f"unknown model {name!r}; the models are {', '.join(MODELS)}")
-    if version is not None and version != VERSION:
-        raise HTTPException(404, f"model {name!r} has only version {VERSION}, not {version!r}")
-    return model
 
 
 def _ready(request: Request) -> bool:
@@ -71,7 +60,7 @@ async def server_ready(request: Request) -> Response:
 )
 async def model_metadata(name: str) -> Response:
     """Inputs and outputs of a model: cross-entropy, binary-cross-entropy or softmax."""
-    model = _model(name)
+    model = find_model(name)
     body = schemas.ModelMetadata(
         name=model.name,
         versions=[VERSION],
@@ -91,7 +80,7 @@ async def model_metadata(name: str) -> Response:
 )
 async def model_ready(request: Request, name: str) -> Response:
     """200 when the model takes inference requests (always, once the server is ready)."""
-    model = _model(name)
+    model = find_model(name)
     ready = _ready(request)
     return JSONResponse({"name": model.name, "ready": ready}, status_code=200 if ready else 503)
 
@@ -105,7 +94,7 @@ async def model_ready(request: Request, name: str) -> Response:
 )
 async def model_config(name: str) -> Response:
     """Triton-style configuration: tensors as data_type and dims, no batching dimension."""
-    model = _model(name)
+    model = find_model(name)
     body = schemas.ModelConfig(
         name=model.name,
         platform="scorer",
@@ -126,7 +115,7 @@ async def model_config(name: str) -> Response:
 )
 async def model_infer(request: Request, name: str) -> Response:
     """Score the inputs with the named model; JSON tensors or Triton's binary extension."""
-    model = _model(name)
+    model = find_model(name)
     return await infer(request.scope, request.receive, model)
 
 
@@ -139,7 +128,7 @@ async def model_infer(request: Request, name: str) -> Response:
 )
 async def model_version_infer(request: Request, name: str, version: str) -> Response:
     """As modelInfer; every model has the single version 1."""
-    model = _model(name, version)
+    model = find_model(name, version)
     return await infer(request.scope, request.receive, model)
 
 
