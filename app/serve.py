@@ -112,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     options = _options(argv, get_settings())
     if options.workers < 1:
         raise SystemExit("--workers must be at least 1")
+    # gRPC listens where REST does unless told otherwise; the workers read the setting.
+    os.environ.setdefault("SCORER_GRPC_HOST", options.host)
+    get_settings.cache_clear()
     config = uvicorn.Config(
         APP,
         host=options.host,

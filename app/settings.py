@@ -87,6 +87,16 @@ class Settings(BaseSettings):
     when running fewer workers than cores; with a worker per core, threads only contend
     for the cores and are slower than one (bench/README.md, design decisions)."""
 
+    grpc: bool = True
+    """Serve the Open Inference Protocol over gRPC too, beside REST, in every worker."""
+
+    grpc_host: str = "127.0.0.1"
+    """Address the gRPC server listens on; ``python -m app.serve`` makes it its ``--host``
+    unless this is set."""
+
+    grpc_port: int = Field(default=8001, ge=0, le=65535)
+    """Port of the gRPC server (Triton's); 0 picks a free one (one worker only)."""
+
     api_keys: Annotated[list[SecretStr], NoDecode] = []
     """Bearer keys accepted (comma-separated in the environment); none means no auth."""
 

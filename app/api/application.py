@@ -13,6 +13,7 @@ import app as package
 from app.api import health, metrics, scoring
 from app.api.backpressure import Admission, Capacity
 from app.api.errors import install_error_handlers
+from app.api.grpc.server import GrpcServer
 from app.api.lifecycle import Readiness, lifespan_for
 from app.api.openapi import build_openapi
 from app.api.pipeline import Limits
@@ -52,19 +53,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; tests pass their own settings."""
     settings = settings or get_settings()
     readiness = Readiness()
+    limits = Limits.from_settings(settings)
+    capacity = Capacity(
+        limit=settings.max_in_flight, budget=settings.buffer_budget_bytes, readiness=readiness
+    )
+    # The Open Inference Protocol over gRPC, on the same state: slots, limits, readiness.
+    grpc = GrpcServer(settings, limits, capacity) if settings.grpc else None
     app = FastAPI(
         title="Scorer",
         version=package.__version__,
         description=DESCRIPTION,
-        lifespan=lifespan_for(readiness, settings.drain_seconds, _warm_up),
+        lifespan=lifespan_for(
+            readiness, settings.drain_seconds, _warm_up, () if grpc is None else (grpc,)
+        ),
         telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.readiness = readiness
-    app.state.limits = Limits.from_settings(settings)
-    app.state.capacity = Capacity(
-        limit=settings.max_in_flight, budget=settings.buffer_budget_bytes, readiness=readiness
-    )
+    app.state.limits = limits
+    app.state.capacity = capacity
+    app.state.grpc = grpc
     # Plain ASGI routes first: the router tries routes in order.
     app.router.routes[:0] = scoring.routes()
     app.include_router(metrics.router)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI
 
-__all__ = ["Readiness", "lifespan_for"]
+__all__ = ["Companion", "Readiness", "lifespan_for"]
 
 
 @dataclass
@@ -26,6 +26,14 @@ class Readiness:
     @property
     def ready(self) -> bool:
         return self.started and not self.draining
+
+
+class Companion(Protocol):
+    """A server that runs beside the application in its worker (the gRPC server)."""
+
+    async def start(self) -> object: ...
+
+    async def stop(self) -> None: ...
 
 
 def _chain_sigterm(readiness: Readiness, drain_seconds: float) -> Callable[[], None]:
@@ -58,19 +66,34 @@ def _chain_sigterm(readiness: Readiness, drain_seconds: float) -> Callable[[], N
 
 
 def lifespan_for(
-    readiness: Readiness, drain_seconds: float, warm_up: Callable[[], Any]
+    readiness: Readiness,
+    drain_seconds: float,
+    warm_up: Callable[[], Any],
+    companions: Sequence[Companion] = (),
 ) -> Callable[[FastAPI], Any]:
-    """A lifespan that warms the numerical path, then reports ready until shutdown."""
+    """A lifespan that warms the numerical path, then reports ready until shutdown.
+
+    ``companions`` start after the warm-up (a failure fails the startup) and stop last,
+    once uvicorn has finished the requests in flight.
+    """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         warm_up()
-        restore = _chain_sigterm(readiness, drain_seconds)
-        readiness.started = True
+        started: list[Companion] = []
         try:
-            yield
+            for companion in companions:
+                await companion.start()
+                started.append(companion)
+            restore = _chain_sigterm(readiness, drain_seconds)
+            readiness.started = True
+            try:
+                yield
+            finally:
+                readiness.draining = True
+                restore()
         finally:
-            readiness.draining = True
-            restore()
+            for companion in reversed(started):
+                await companion.stop()
 
     return lifespan
