@@ -1,7 +1,7 @@
 # The scoring service: FastAPI on uvicorn, NumPy for the numbers.
 #
 #   docker build -t scorer .
-#   docker run --rm -p 127.0.0.1:8000:8000 scorer
+#   docker run --rm -p 127.0.0.1:8000:8000 -p 127.0.0.1:8001:8001 scorer
 #
 # Two stages: the builder makes a virtual environment with the project and its
 # dependencies; the runtime stage copies only that environment onto a clean slim image
@@ -61,7 +61,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     GLIBC_TUNABLES=glibc.malloc.mmap_threshold=134217728:glibc.malloc.trim_threshold=134217728
 
 USER 10001:10001
-EXPOSE 8000
+# REST, and the Open Inference Protocol over gRPC (SCORER_GRPC_PORT; it listens on
+# --host, as REST does).
+EXPOSE 8000 8001
 
 # Liveness. The slim image has no curl; urlopen raises (exit 1) on anything but 2xx.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \

@@ -37,8 +37,12 @@ def _documents() -> list[dict[str, Any]]:
     return docs
 
 
+def _kinds(kind: str) -> list[dict[str, Any]]:
+    return [d for d in _documents() if d["kind"] == kind]
+
+
 def _kind(kind: str) -> dict[str, Any]:
-    (doc,) = [d for d in _documents() if d["kind"] == kind]
+    (doc,) = _kinds(kind)
     return doc
 
 
@@ -80,8 +84,20 @@ def _mounts() -> dict[str, str]:
 def test_probes() -> None:
     container = _container()
     assert container["startupProbe"]["httpGet"]["path"] == "/readyz"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # grpc.health.v1 of the whole server ("") on the gRPC port the app listens on.
+    grpc_probe = container["readinessProbe"]["grpc"]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert grpc_probe["port"] == ports["grpc"] == Settings.model_fields["grpc_port"].default
+    assert grpc_probe["service"] == ""
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_services_carry_http_and_grpc() -> None:
+    services = {service["metadata"]["name"]: service["spec"] for service in _kinds("Service")}
+    assert {port["targetPort"] for port in services["scorer"]["ports"]} == {"http", "grpc"}
+    # Headless: a gRPC client's one connection would pin a ClusterIP to one pod.
+    assert services["scorer-grpc"]["clusterIP"] == "None"
+    assert [port["targetPort"] for port in services["scorer-grpc"]["ports"]] == ["grpc"]
 
 
 def test_resources_and_hardening() -> None:
@@ -104,7 +120,7 @@ def test_resources_and_hardening() -> None:
 def test_service_hpa_and_pdb_select_the_pods() -> None:
     labels = _kind("Deployment")["spec"]["template"]["metadata"]["labels"]
     selectors = [
-        _kind("Service")["spec"]["selector"],
+        *(service["spec"]["selector"] for service in _kinds("Service")),
         _kind("PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
         _kind("Deployment")["spec"]["selector"]["matchLabels"],
     ]

@@ -96,11 +96,12 @@ def _free_port() -> int:
 
 @dataclass(frozen=True)
 class Stack:
-    """A running compose project: its name, the load balancer's URL, the compose CLI."""
+    """A running compose project: its name, the load balancer's URL and gRPC address."""
 
     project: str
     base_url: str
     env: dict[str, str]
+    grpc_address: str
 
     def compose(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -125,9 +126,14 @@ def stack() -> Iterator[Stack]:
         pytest.skip(reason)
     _remove_abandoned_stacks()
     project = f"scorer-test-{os.getpid()}-{secrets.token_hex(3)}"
-    port = _free_port()
-    env = {**os.environ, "SCORER_PORT": str(port), "COMPOSE_PROJECT_NAME": project}
-    stack = Stack(project, f"http://127.0.0.1:{port}", env)
+    port, grpc_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "SCORER_PORT": str(port),
+        "SCORER_GRPC_PUBLISH_PORT": str(grpc_port),
+        "COMPOSE_PROJECT_NAME": project,
+    }
+    stack = Stack(project, f"http://127.0.0.1:{port}", env, f"127.0.0.1:{grpc_port}")
 
     try:
         up = stack.compose("up", "--detach", "--build", "--wait", timeout=_UP_TIMEOUT)

@@ -80,6 +80,61 @@ def test_replicas_are_healthy_and_only_loopback_is_published(stack: Stack) -> No
     assert bindings, "the load balancer publishes nothing"
     assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}
     assert not any(c["NetworkSettings"]["Ports"].get("8000/tcp") for c in replicas)
+    assert not any(c["NetworkSettings"]["Ports"].get("8001/tcp") for c in replicas)
+
+
+def test_tritonclient_grpc_scores_through_the_load_balancer(stack: Stack) -> None:
+    """gRPC through nginx to the replicas: health, metadata, and REST's results."""
+    tg = pytest.importorskip("tritonclient.grpc")
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 3, (256, 10)).astype(np.float32)
+    labels = rng.integers(0, 10, 256)
+    client = tg.InferenceServerClient(stack.grpc_address)
+    try:
+        assert client.is_server_ready()
+        assert client.get_model_metadata("cross-entropy").name == "cross-entropy"
+        inputs = [
+            tg.InferInput("logits", [256, 10], "FP32"),
+            tg.InferInput("labels", [256], "INT64"),
+        ]
+        inputs[0].set_data_from_numpy(logits)
+        inputs[1].set_data_from_numpy(labels.astype(np.int64))
+        wanted = [tg.InferRequestedOutput(name) for name in ("loss", "per_sample", "probs")]
+        results = [client.infer("cross-entropy", inputs, outputs=wanted) for _ in range(6)]
+    finally:
+        client.close()
+    header = {
+        "inputs": [
+            {
+                "name": "logits",
+                "shape": [256, 10],
+                "datatype": "FP32",
+                "data": logits.ravel().tolist(),
+            },
+            {"name": "labels", "shape": [256], "datatype": "INT64", "data": labels.tolist()},
+        ],
+        "outputs": [{"name": name} for name in ("loss", "per_sample", "probs")],
+    }
+    with httpx.Client(base_url=stack.base_url, timeout=30, trust_env=False) as rest:
+        response = rest.post("/v2/models/cross-entropy/infer", json=header)
+    assert response.status_code == 200, response.text
+    dtypes = {"FP32": np.float32, "FP64": np.float64}
+    expected = {
+        out["name"]: np.array(out["data"], dtypes[out["datatype"]]).reshape(out["shape"])
+        for out in response.json()["outputs"]
+    }
+    for result in results:  # each a replica's (nginx spreads the calls): all equal REST's
+        for name, values in expected.items():
+            np.testing.assert_array_equal(result.as_numpy(name), values, strict=True)
+    import grpc
+
+    with grpc.insecure_channel(stack.grpc_address) as channel:
+        check = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=10
+        )
+    assert check.status == health_pb2.HealthCheckResponse.SERVING
 
 
 def test_health_readiness_and_metrics_through_the_load_balancer(stack: Stack) -> None:
