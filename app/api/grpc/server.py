@@ -7,8 +7,12 @@ share REST's: each binds it with ``SO_REUSEPORT`` and the kernel spreads connect
 
 The request limit is the server's largest message (``max_body_bytes``: a larger one
 is RESOURCE_EXHAUSTED before it is read), and a connection's streams are at most
-``max_in_flight``. The health service answers SERVING while /readyz would answer 200,
-for the whole server ("") and for the inference service; it needs no key.
+``max_in_flight``. gRPC receives a whole message before a call runs: a slow client holds
+memory (at most a message per stream) but no work slot and no thread, and its
+connection ends within the age limit below.
+
+The health service answers SERVING while /readyz would answer 200, for the whole server
+("") and for the inference service; it needs no key.
 """
 
 from __future__ import annotations
@@ -84,6 +88,16 @@ class GrpcServer:
                 # Find peers that vanished without closing (their calls hold memory).
                 ("grpc.keepalive_time_ms", 30_000),
                 ("grpc.keepalive_timeout_ms", 10_000),
+                # gRPC has no body timeout: a message trickling in without a deadline
+                # would live as long as its connection. Connections are closed when
+                # idle for 5 minutes, and after 10 (GOAWAY: clients reconnect at once),
+                # with the request deadline and 10 s for the calls in flight.
+                ("grpc.max_connection_idle_ms", 300_000),
+                ("grpc.max_connection_age_ms", 600_000),
+                (
+                    "grpc.max_connection_age_grace_ms",
+                    int(settings.request_timeout_seconds * 1000) + 10_000,
+                ),
             ]
         )
         server.add_generic_rpc_handlers((self.service.handler(),))
