@@ -18,7 +18,8 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from app.api.grpc.protos import grpc_predict_v2_pb2 as pb
-from app.api.v2.tensors import Flat, InferRequest, OutputTensor, datatype_of
+from app.api.v2.models import MODELS
+from app.api.v2.tensors import DATATYPES, Flat, InferRequest, OutputTensor, datatype_of
 from app.codecs import InvalidArray, MalformedBody
 
 __all__ = ["Parsed", "parameter", "read_request", "write_response"]
@@ -30,6 +31,12 @@ _CONTENTS: dict[str, tuple[str, np.dtype[Any]]] = {
     "INT32": ("int_contents", np.dtype(np.int32)),
     "INT64": ("int64_contents", np.dtype(np.int64)),
 }
+
+
+# The most any model takes: more is refused before anything is read.
+_MOST_INPUTS = max(len(model.inputs) for model in MODELS.values())
+_MOST_OUTPUTS = max(len(model.outputs) for model in MODELS.values())
+_MOST_PARAMETERS = 64  # the models' and tritonclient's own (sequence_id, priority, ...)
 
 
 class Parsed(msgspec.Struct, frozen=True):
@@ -53,6 +60,7 @@ def read_request(body: bytes) -> Parsed:
         message = pb.ModelInferRequest.FromString(body)
     except DecodeError as exc:
         raise MalformedBody(f"the inference request is not a ModelInferRequest: {exc}") from exc
+    _check_counts(message)
     raw = list(message.raw_input_contents)  # each a copy: taken once
     if raw and len(raw) != len(message.inputs):
         raise MalformedBody(
@@ -74,6 +82,11 @@ def read_request(body: bytes) -> Parsed:
             parameters["binary_data_size"] = len(raw[index])
             blobs.append(raw[index])
         elif has_contents:
+            if "binary_data_size" in parameters:
+                raise MalformedBody(
+                    f"input {tensor.name!r}: binary_data_size is REST's binary extension; "
+                    "over gRPC, binary data goes in raw_input_contents"
+                )
             blobs.append(_values(tensor))
         else:
             raise MalformedBody(f"input {tensor.name!r}: no contents and no raw_input_contents")
@@ -106,6 +119,22 @@ def read_request(body: bytes) -> Parsed:
     return Parsed(message.model_name, message.model_version, request, blobs)
 
 
+def _check_counts(message: Any) -> None:
+    """Refuse more inputs, outputs or parameters than any model has, before reading them.
+
+    A message of the body limit can hold millions of empty ones; each read would cost
+    far more than its bytes (REST's JSON decoder bounds them by nesting and size alone).
+    """
+    counts = (
+        ("inputs", len(message.inputs), _MOST_INPUTS),
+        ("outputs", len(message.outputs), _MOST_OUTPUTS),
+        ("parameters", len(message.parameters), _MOST_PARAMETERS),
+    )
+    for field, count, most in counts:
+        if count > most:
+            raise MalformedBody(f"{count} {field}; a model takes at most {most}")
+
+
 def _parameters(given: Any, where: str) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in given.items():
@@ -121,6 +150,11 @@ def _values(tensor: Any) -> Flat:
     filled = [field.name for field, _ in tensor.contents.ListFields()]
     expected = _CONTENTS.get(tensor.datatype)
     if expected is None:
+        if tensor.datatype in DATATYPES:  # FP16: the protocol has no typed field for it
+            raise InvalidArray(
+                f"{tensor.name}: {tensor.datatype} values travel as raw_input_contents only",
+                (tensor.name, "contents"),
+            )
         # Empty: decode_input refuses the datatype, in the words /v2 REST uses.
         return np.empty(0)
     name, dtype = expected

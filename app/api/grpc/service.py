@@ -18,6 +18,7 @@ from time import perf_counter
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc import aio
 
 import app as package
@@ -31,6 +32,7 @@ from app.api.security import ApiKeys
 from app.api.v2.infer import Arrays, Inference
 from app.api.v2.models import MODELS, VERSION, find_model
 from app.api.v2.tensors import InferRequest, OutputTensor
+from app.codecs import MalformedBody
 from app.observability import Recorder, RequestStats
 from app.observability.logging import AccessLog
 from app.observability.middleware import CLIENT_CLOSED, access_fields, request_id
@@ -58,6 +60,10 @@ CODES: dict[HTTPStatus, grpc.StatusCode] = {
 # The REST paths whose twins these calls are, for ``open_paths`` (served without a key).
 _OPEN_PATHS = {"ServerLive": "/v2/health/live", "ServerReady": "/v2/health/ready"}
 _INFERENCES = {name: Inference(model) for name, model in MODELS.items()}
+
+# The longest error message sent: grpc-message is a header, which clients refuse past
+# 16 KiB (percent-encoded, a non-ASCII byte takes three).
+_MESSAGE_BYTES = 4096
 
 Decoded = tuple[Inference, InferRequest, Arrays]
 Result = tuple[dict[str, Any], list[OutputTensor]]
@@ -103,16 +109,21 @@ class InferenceService:
         def unary(
             method: str, kind: Any, call: Callable[[Any], Awaitable[Any]], quiet: bool = False
         ) -> grpc.RpcMethodHandler[Any, Any]:
-            async def serve(request: Any, context: Context) -> Any:
+            # The bytes as they came: a message that does not parse is INVALID_ARGUMENT
+            # here, counted and logged, not grpc's UNKNOWN before the call runs.
+            async def serve(body: bytes, context: Context) -> bytes:
                 async def work(stats: RequestStats) -> bytes:
+                    try:
+                        request = kind.FromString(body)
+                    except DecodeError as exc:
+                        message = f"the request is not a {kind.__name__}: {exc}"
+                        raise MalformedBody(message) from exc
                     response = await call(request)
                     return bytes(response.SerializeToString())
 
-                return await self._serve(method, context, work, request.ByteSize(), quiet)
+                return await self._serve(method, context, work, len(body), quiet)
 
-            return grpc.unary_unary_rpc_method_handler(
-                serve, request_deserializer=kind.FromString, response_serializer=None
-            )
+            return grpc.unary_unary_rpc_method_handler(serve)
 
         async def model_infer(body: bytes, context: Context) -> bytes:
             async def work(stats: RequestStats) -> bytes:
@@ -142,14 +153,17 @@ class InferenceService:
         quiet: bool = False,
     ) -> bytes:
         """Run one call: its key, its work, its error as a gRPC status, its metrics and log."""
-        metadata = dict(context.invocation_metadata() or ())
-        stats = RequestStats(request_id(str(metadata.get("x-request-id", "")).encode()))
+        metadata: dict[str, str | bytes] = {}
+        for key, value in context.invocation_metadata() or ():
+            metadata.setdefault(key, value)  # the first of a repeated key, as REST takes
+        stats = RequestStats(request_id(_ascii(metadata.get("x-request-id"))))
         context.set_trailing_metadata((("x-request-id", stats.request_id),))
         start = perf_counter()
-        status, sent = HTTPStatus.OK, 0
+        status: int = HTTPStatus.OK
+        sent = 0
         refusal = None
         if self.keys is not None and method not in self.open:
-            refusal = self.keys.refusal(str(metadata.get("authorization", "")).encode())
+            refusal = self.keys.refusal(_ascii(metadata.get("authorization")))
         if not quiet:
             IN_FLIGHT.enter()
         try:
@@ -162,13 +176,14 @@ class InferenceService:
         except asyncio.CancelledError:
             # The client cancelled, its deadline passed, or the server is stopping:
             # nobody gets an answer, as for a REST client gone before its answer (499).
-            status, stats.error = HTTPStatus(CLIENT_CLOSED), "client_disconnected"
+            status, stats.error = CLIENT_CLOSED, "client_disconnected"
             raise
         except aio.AbortError:
             raise  # the refusal above
         except Exception as exc:
-            status, message = inference_failure(exc, stats)
-            await context.abort(CODES.get(status, grpc.StatusCode.UNKNOWN), message)
+            failure, message = inference_failure(exc, stats)
+            status = failure
+            await context.abort(CODES.get(failure, grpc.StatusCode.UNKNOWN), _fit(message))
         finally:
             if not quiet:
                 IN_FLIGHT.leave()
@@ -178,7 +193,7 @@ class InferenceService:
     def _record(
         self,
         method: str,
-        status: HTTPStatus,
+        status: int,
         seconds: float,
         received: int,
         sent: int,
@@ -264,3 +279,18 @@ class InferenceService:
                 name=spec.name, data_type=pb.DataType.Value(described["data_type"]), dims=spec.shape
             )
         return pb.ModelConfigResponse(config=config)
+
+
+def _ascii(value: str | bytes | None) -> bytes:
+    """A metadata value as the bytes a REST header would carry (binary ``-bin`` ones too)."""
+    if value is None:
+        return b""
+    return value if isinstance(value, bytes) else value.encode("utf-8", "replace")
+
+
+def _fit(message: str) -> str:
+    """The message, cut to what a gRPC status can carry (a name in it may be huge)."""
+    encoded = message.encode()
+    if len(encoded) <= _MESSAGE_BYTES:
+        return message
+    return encoded[: _MESSAGE_BYTES - 3].decode("utf-8", "ignore") + "..."

@@ -292,3 +292,60 @@ def test_never_a_stack_trace(monkeypatch: pytest.MonkeyPatch) -> None:
         fresh.stub.ModelInfer(_request(raw=True))
     assert caught.value.code() == grpc.StatusCode.INTERNAL
     assert caught.value.details() == "internal error"
+
+
+def test_more_inputs_than_any_model_takes_are_refused_unread(server: Served) -> None:
+    request = service_pb2.ModelInferRequest(model_name="cross-entropy")
+    for _ in range(100_000):
+        request.inputs.add()
+    with pytest.raises(grpc.RpcError) as caught:
+        server.stub.ModelInfer(request, timeout=10)
+    assert caught.value.code() == INVALID
+    assert caught.value.details() == "100000 inputs; a model takes at most 6"
+
+
+def test_fp16_in_typed_contents_is_refused_by_name(server: Served) -> None:
+    request = _request()
+    request.inputs[0].datatype = "FP16"
+    request.inputs[0].contents.ClearField("fp32_contents")
+    with pytest.raises(grpc.RpcError) as caught:
+        server.stub.ModelInfer(request)
+    assert caught.value.code() == INVALID
+    assert caught.value.details() == "logits: FP16 values travel as raw_input_contents only"
+
+
+def test_rests_binary_data_size_on_a_typed_input_is_refused(server: Served) -> None:
+    request = _request()
+    request.inputs[0].parameters["binary_data_size"].int64_param = 24
+    with pytest.raises(grpc.RpcError) as caught:
+        server.stub.ModelInfer(request)
+    assert caught.value.code() == INVALID
+    assert "over gRPC, binary data goes in raw_input_contents" in caught.value.details()
+
+
+def test_a_huge_name_in_an_error_is_cut_to_what_a_status_carries(server: Served) -> None:
+    name = "m" * 20_000
+    for call, request in [
+        (server.stub.ModelInfer, infer_request(name, {"logits": LOGITS})),
+        (server.stub.ModelMetadata, service_pb2.ModelMetadataRequest(name=name)),
+    ]:
+        with pytest.raises(grpc.RpcError) as caught:
+            call(request)
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        details = caught.value.details()
+        assert details.startswith("unknown model 'mmm")
+        assert details.endswith("...")
+        assert len(details) == 4096
+
+
+@pytest.mark.parametrize(
+    "method", ["ModelMetadata", "ModelConfig", "ModelReady", "ServerMetadata", "ServerLive"]
+)
+def test_a_message_that_does_not_parse_is_invalid_on_every_call(
+    server: Served, method: str
+) -> None:
+    call = server.channel.unary_unary(f"/inference.GRPCInferenceService/{method}")
+    with pytest.raises(grpc.RpcError) as caught:
+        call(b"\xff\xff\xff\xff")
+    assert caught.value.code() == INVALID
+    assert f"the request is not a {method}Request" in caught.value.details()

@@ -218,3 +218,47 @@ def test_serve_fails_at_once_when_the_grpc_port_is_taken(tmp_path: Path) -> None
         env = {"SCORER_GRPC": "true", "SCORER_GRPC_PORT": str(port)}
         with pytest.raises(RuntimeError, match="did not start"), live_server(tmp_path, env=env):
             pass
+
+
+def test_the_first_of_repeated_keys_counts_as_over_rest(keyed: Served) -> None:
+    metadata = [("authorization", "Bearer k1"), ("authorization", "Bearer nope")]
+    assert outputs(_infer(keyed, metadata))["loss"].shape == (1,)
+    code, _ = _code(lambda: _infer(keyed, list(reversed(metadata))))
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_cancelled_call_is_counted_as_the_client_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    _slow_compute(monkeypatch, 0.4)
+    with served(inline_body_bytes=0) as live:
+        lines: list[dict[str, Any]] = []
+        live.rest.app.state.grpc.service.access_log.write = lines.append  # type: ignore[attr-defined]
+        request = infer_request("cross-entropy", INPUTS, outputs=["loss"])
+        future = live.stub.ModelInfer.future(request)
+        time.sleep(0.1)
+        assert future.cancel()
+        deadline = time.monotonic() + 5
+        while not lines and time.monotonic() < deadline:
+            time.sleep(0.05)
+        metrics = live.rest.get("/metrics").text
+    assert [(line["status"], line["error"]) for line in lines] == [(499, "client_disconnected")]
+    assert f'route="/{SERVICE}/ModelInfer",status="499"' in metrics
+
+
+def test_an_ipv6_host_is_bracketed() -> None:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    from fastapi.testclient import TestClient
+
+    from app.api import create_app
+    from app.settings import Settings
+
+    app = create_app(Settings(grpc=True, grpc_port=0, grpc_host="::1"))
+    with TestClient(app):
+        client = tg.InferenceServerClient(f"[::1]:{app.state.grpc.port}")
+        assert client.is_server_live()
+        client.close()
