@@ -243,3 +243,41 @@ def test_a_large_batch_takes_a_worker_thread_and_agrees(server: Served) -> None:
         server, "cross-entropy", {"logits": logits, "labels": labels}, ["loss", "probs"]
     )
     assert got["probs"].shape == (2048, 100)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    arrays=st.lists(
+        hnp.arrays(
+            st.sampled_from([np.dtype("<f4"), np.dtype(">f8"), np.dtype("<i8"), np.dtype(">i4")]),
+            hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=70),
+        ),
+        min_size=0,
+        max_size=4,
+    ),
+    request_id=st.text(max_size=5),
+)
+def test_a_written_response_is_what_protobuf_writes(
+    arrays: list[np.ndarray], request_id: str
+) -> None:
+    """The raw contents appended by hand parse as protobuf's own message, any length."""
+    from app.api.grpc.messages import parameter, write_response
+    from app.api.grpc.protos import grpc_predict_v2_pb2 as pb
+    from app.api.v2.tensors import OutputTensor, datatype_of
+
+    header = {
+        "model_name": "softmax",
+        "model_version": "1",
+        "id": request_id,
+        "parameters": {"precision": "float32", "count": 3, "flag": True, "t": 0.5},
+    }
+    outs = [OutputTensor(f"o{i}", array, True) for i, array in enumerate(arrays)]
+    expected = pb.ModelInferResponse(model_name="softmax", model_version="1", id=request_id)
+    for key, value in header["parameters"].items():
+        expected.parameters[key].CopyFrom(parameter(value))
+    for out in outs:
+        expected.outputs.add(name=out.name, datatype=datatype_of(out.array), shape=out.array.shape)
+        expected.raw_output_contents.append(
+            out.array.astype(out.array.dtype.newbyteorder("<")).tobytes()
+        )
+    assert pb.ModelInferResponse.FromString(write_response(header, outs)) == expected
