@@ -156,14 +156,14 @@ class InferenceService:
         metadata: dict[str, str | bytes] = {}
         for key, value in context.invocation_metadata() or ():
             metadata.setdefault(key, value)  # the first of a repeated key, as REST takes
-        stats = RequestStats(request_id(_ascii(metadata.get("x-request-id"))))
+        stats = RequestStats(request_id(_as_bytes(metadata.get("x-request-id"))))
         context.set_trailing_metadata((("x-request-id", stats.request_id),))
         start = perf_counter()
         status: int = HTTPStatus.OK
         sent = 0
         refusal = None
         if self.keys is not None and method not in self.open:
-            refusal = self.keys.refusal(_ascii(metadata.get("authorization")))
+            refusal = self.keys.refusal(_as_bytes(metadata.get("authorization")))
         if not quiet:
             IN_FLIGHT.enter()
         try:
@@ -281,7 +281,7 @@ class InferenceService:
         return pb.ModelConfigResponse(config=config)
 
 
-def _ascii(value: str | bytes | None) -> bytes:
+def _as_bytes(value: str | bytes | None) -> bytes:
     """A metadata value as the bytes a REST header would carry (binary ``-bin`` ones too)."""
     if value is None:
         return b""
