@@ -29,8 +29,8 @@ from app.api.grpc.messages import read_request, write_response
 from app.api.grpc.protos import grpc_predict_v2_pb2 as pb
 from app.api.pipeline import Answer, Limits, run_steps
 from app.api.security import ApiKeys
-from app.api.v2.infer import Arrays, Inference
-from app.api.v2.models import MODELS, VERSION, find_model
+from app.api.v2.infer import INFERENCES, Arrays, Inference
+from app.api.v2.models import VERSION, find_model
 from app.api.v2.tensors import InferRequest, OutputTensor
 from app.codecs import MalformedBody
 from app.observability import Recorder, RequestStats
@@ -59,7 +59,6 @@ CODES: dict[HTTPStatus, grpc.StatusCode] = {
 }
 # The REST paths whose twins these calls are, for ``open_paths`` (served without a key).
 _OPEN_PATHS = {"ServerLive": "/v2/health/live", "ServerReady": "/v2/health/ready"}
-_INFERENCES = {name: Inference(model) for name, model in MODELS.items()}
 
 # The longest error message sent: grpc-message is a header, which clients refuse past
 # 16 KiB (percent-encoded, a non-ASCII byte takes three).
@@ -76,7 +75,7 @@ class _InferSteps:
 
     def decode(self, body: bytes, limits: Limits, stats: RequestStats) -> Decoded:
         parsed = read_request(body)
-        inference = _INFERENCES[find_model(parsed.model_name, parsed.model_version or None).name]
+        inference = INFERENCES[find_model(parsed.model_name, parsed.model_version or None).name]
         arrays = inference.arrays(parsed.request, parsed.blobs, limits, stats)
         return inference, parsed.request, arrays
 

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.api.errors import InvalidFields, NestingTooDeep, inference_error
 from app.api.pipeline import Answer, Limits, check_shape, count_samples, handle, read_head
-from app.api.v2.models import VERSION, Model
+from app.api.v2.models import MODELS, VERSION, Model
 from app.api.v2.tensors import (
     HEADER_LENGTH,
     ONE_PASS_BYTES,
@@ -32,7 +32,7 @@ from app.api.v2.tensors import (
 )
 from app.observability.stats import RequestStats
 
-__all__ = ["Arrays", "InferApp", "Inference", "infer"]
+__all__ = ["INFERENCES", "Arrays", "InferApp", "Inference", "infer"]
 
 Arrays = dict[str, np.ndarray[Any, Any]]
 
@@ -40,7 +40,7 @@ Arrays = dict[str, np.ndarray[Any, Any]]
 async def infer(scope: Scope, receive: Receive, model: Model) -> Response:
     """Score the body with ``model``; answer JSON, or binary outputs after a JSON header."""
     head = read_head(scope)
-    steps = _InferSteps(Inference(model), head.inference_header_length)
+    steps = _InferSteps(INFERENCES[model.name], head.inference_header_length)
     try:
         answer = await handle(scope, receive, head, steps)
     except ClientDisconnect:
@@ -129,6 +129,10 @@ class Inference:
             header["id"] = request.id
         header["parameters"] = used
         return header, outputs
+
+
+# The inference of each model, for REST and gRPC alike.
+INFERENCES = {name: Inference(model) for name, model in MODELS.items()}
 
 
 @dataclass(frozen=True)
