@@ -224,13 +224,24 @@ def check(server: Server, scenario: Scenario, payload: bytes) -> float:
     return elapsed
 
 
-def wrk(port: int, scenario: Scenario, path: Path, seconds: float) -> dict[str, Any]:
-    """Run wrk once; its summary plus its own CPU seconds."""
-    env = {**os.environ, "BENCH_BODY": str(path), "BENCH_CT": MEDIA_TYPES[scenario.encoding]}
+def run_wrk(
+    url: str,
+    connections: int,
+    seconds: float,
+    body: Path,
+    content_type: str,
+    headers: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """One wrk run (one thread) of bench/post.lua POSTing ``body`` to ``url``.
+
+    Its JSON summary, plus ``wrk_cpu_s``: wrk's own CPU seconds. ``headers`` are
+    "Name: value" lines sent with every request.
+    """
     command = [
-        "wrk", "-t1", f"-c{scenario.connections}", f"-d{max(1, round(seconds))}s",
-        "--timeout", "120s", "-s", str(LUA), f"http://127.0.0.1:{port}/v1/cross-entropy",
+        "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "120s",
+        *(arg for header in headers for arg in ("-H", header)), "-s", str(LUA), url,
     ]  # fmt: skip
+    env = {**os.environ, "BENCH_BODY": str(body), "BENCH_CT": content_type}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 180)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -240,6 +251,12 @@ def wrk(port: int, scenario: Scenario, path: Path, seconds: float) -> dict[str, 
     result: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
     result["wrk_cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return result
+
+
+def wrk(port: int, scenario: Scenario, path: Path, seconds: float) -> dict[str, Any]:
+    """Run wrk once on /v1/cross-entropy; its summary plus its own CPU seconds."""
+    url = f"http://127.0.0.1:{port}/v1/cross-entropy"
+    return run_wrk(url, scenario.connections, seconds, path, MEDIA_TYPES[scenario.encoding])
 
 
 def measure(

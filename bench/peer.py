@@ -46,7 +46,7 @@ from typing import Any
 import orjson
 
 from bench._timing import machine, table, wait_for_quiet, write_results
-from bench.http import LUA, REPO, TUNABLES, Server
+from bench.http import REPO, TUNABLES, Server, run_wrk
 from bench.payloads import arrays
 
 PEER = REPO / "bench" / "mlserver"
@@ -214,17 +214,9 @@ def check(port: int, payload: bytes, header_length: int | None) -> float:
 def wrk(port: int, scenario: Scenario, body: Path, header: int | None, seconds: float) -> Any:
     """One wrk run of bench/post.lua; its JSON summary."""
     content_type = "application/octet-stream" if header is not None else "application/json"
-    extra = [] if header is None else ["-H", f"Inference-Header-Content-Length: {header}"]
-    command = [
-        "wrk", "-t1", f"-c{scenario.connections}", f"-d{max(1, round(seconds))}s",
-        "--timeout", "120s", *extra, "-s", str(LUA), f"http://127.0.0.1:{port}{INFER}",
-    ]  # fmt: skip
-    env = {**os.environ, "BENCH_BODY": str(body), "BENCH_CT": content_type}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 180)
-    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk failed: {done.stdout}\n{done.stderr}")
-    return json.loads(line.removeprefix("BENCH_JSON "))
+    extra = () if header is None else (f"Inference-Header-Content-Length: {header}",)
+    url = f"http://127.0.0.1:{port}{INFER}"
+    return run_wrk(url, scenario.connections, seconds, body, content_type, extra)
 
 
 def run(duration: float, rounds: int, compute_threads: int, log: Path) -> list[dict[str, Any]]:

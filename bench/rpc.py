@@ -78,7 +78,7 @@ from typing import Any
 import numpy as np
 
 from bench._timing import machine, table, wait_for_quiet, write_results
-from bench.http import LUA, REPO, TUNABLES, Server, busy_seconds
+from bench.http import REPO, TUNABLES, Server, busy_seconds, run_wrk
 from bench.payloads import arrays
 from bench.peer import INFER, PEER, Peer, ensure_venv, free_port, mlserver_version
 
@@ -547,24 +547,14 @@ def servers(
 
 def wrk(port: int, run: Run, body: Path, header_length: int, seconds: float) -> dict[str, Any]:
     """One wrk run of bench/post.lua with the binary body; its summary and CPU seconds."""
-    command = [
-        "wrk", "-t1", f"-c{run.connections}", f"-d{max(1, round(seconds))}s", "--timeout",
-        "120s", "-H", f"Inference-Header-Content-Length: {header_length}", "-s", str(LUA),
-        f"http://127.0.0.1:{port}{INFER}",
-    ]  # fmt: skip
-    env = {**os.environ, "BENCH_BODY": str(body), "BENCH_CT": "application/octet-stream"}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 120)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk failed: {done.stdout}\n{done.stderr}")
-    result: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
+    url = f"http://127.0.0.1:{port}{INFER}"
+    header = (f"Inference-Header-Content-Length: {header_length}",)
+    result = run_wrk(url, run.connections, seconds, body, "application/octet-stream", header)
     errors = ("status_errors", "connect_errors", "read_errors", "write_errors", "timeouts")
     if any(result[k] for k in errors) or not result["requests"]:
         raise RuntimeError(f"{run.label}: errors in {result}")
     result["duration_s"] = result.pop("duration_us") / 1e6
-    result["client_cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    result["client_cpu_s"] = result.pop("wrk_cpu_s")
     return result
 
 
