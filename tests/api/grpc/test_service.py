@@ -25,21 +25,35 @@ def server() -> Iterator[Served]:
         yield live
 
 
-def _rest(
+def _post_rest(
     server: Served,
     model: str,
     inputs: dict[str, np.ndarray],
     names: list[str] | None,
     params: dict[str, Any] | None,
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+) -> Any:
+    """The same request to /v2 REST with binary tensors in and out."""
     body, headers = rest_wire.request(
         inputs, binary=True, outputs=names, binary_outputs=True, parameters=params
     )
-    response = server.rest.post(f"/v2/models/{model}/infer", content=body, headers=headers)
-    assert response.status_code == 200, response.text
-    return rest_wire.outputs(
-        response.content, response.headers.get("inference-header-content-length")
+    return server.rest.post(f"/v2/models/{model}/infer", content=body, headers=headers)
+
+
+def _agree(response: Any, rest: Any, model: str) -> dict[str, np.ndarray]:
+    """The gRPC response's outputs, checked bit for bit against REST's answer."""
+    assert rest.status_code == 200, rest.text
+    header, expected = rest_wire.outputs(
+        rest.content, rest.headers.get("inference-header-content-length")
     )
+    got = outputs(response)
+    assert list(got) == list(expected)
+    for name, array in expected.items():
+        assert got[name].dtype == array.dtype, name
+        np.testing.assert_array_equal(got[name], array, strict=True)
+    assert response.model_name == header["model_name"] == model
+    assert response.model_version == header["model_version"] == "1"
+    assert parameters(response) == header["parameters"]
+    return got
 
 
 def _same_as_rest(
@@ -53,16 +67,7 @@ def _same_as_rest(
     response = server.stub.ModelInfer(
         infer_request(model, inputs, raw=raw, outputs=names, parameters=params)
     )
-    header, expected = _rest(server, model, inputs, names, params)
-    got = outputs(response)
-    assert list(got) == list(expected)
-    for name, array in expected.items():
-        assert got[name].dtype == array.dtype, name
-        np.testing.assert_array_equal(got[name], array, strict=True)
-    assert response.model_name == header["model_name"] == model
-    assert response.model_version == header["model_version"] == "1"
-    assert parameters(response) == header["parameters"]
-    return got
+    return _agree(response, _post_rest(server, model, inputs, names, params), model)
 
 
 def test_the_classic_check_through_tritonclient(server: Served) -> None:
@@ -219,18 +224,14 @@ def test_hard_inputs_agree_with_rest_bit_for_bit(
     inputs = {"logits": logits, "labels": labels}
     names = ["loss", "per_sample", "probs", "log_probs"]
     params = {"precision": precision}
-    body, headers = rest_wire.request(
-        inputs, binary=True, outputs=names, binary_outputs=True, parameters=params
-    )
-    rest = server.rest.post("/v2/models/cross-entropy/infer", content=body, headers=headers)
+    rest = _post_rest(server, "cross-entropy", inputs, names, params)
+    request = infer_request("cross-entropy", inputs, outputs=names, parameters=params)
     if rest.status_code == 200:
-        _same_as_rest(server, "cross-entropy", inputs, names, params)
+        _agree(server.stub.ModelInfer(request), rest, "cross-entropy")
         return
     assert rest.status_code == 422, rest.text
     with pytest.raises(grpc.RpcError) as caught:
-        server.stub.ModelInfer(
-            infer_request("cross-entropy", inputs, outputs=names, parameters=params)
-        )
+        server.stub.ModelInfer(request)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details() == rest.json()["error"]
 
